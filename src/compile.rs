@@ -1,0 +1,591 @@
+//! Stage 4: checked IR to a flat, immutable decision table.
+//!
+//! In: an [`ir::Policy`] whose diagnostics hold no error. Out: a
+//! [`DecisionTable`]: a route index (method x path trie) that finds the rules
+//! and counters a request may touch without trying each in turn, conditions
+//! with their regexes compiled once, and every counter group (one per rule
+//! key group and per named counter) laid out as state words with their
+//! constants precomputed, so that evaluation is arithmetic on atomics.
+//! Entry point: [`compile`].
+
+use crate::ir::{
+    self, Algorithm, AttrId, MethodSet, PathPattern, PathSeg, Period, Phase, Template,
+};
+use crate::source::Span;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Granules per `sliding` window: the lookback is at most W + W/8.
+pub const SLIDING_GRANULES: u64 = 8;
+
+/// Index of a counter group (a store table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[repr(transparent)]
+pub struct GroupId(pub u32);
+
+/// Index of a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[repr(transparent)]
+pub struct RuleId(pub u32);
+
+/// The compiled policy.
+#[derive(Debug, Serialize)]
+pub struct DecisionTable {
+    /// Policy name.
+    pub policy: String,
+    /// The file it came from.
+    pub file: String,
+    /// Declared attributes, by [`AttrId`].
+    pub inputs: Vec<String>,
+    /// Rules in source order.
+    pub rules: Vec<RuleSpec>,
+    /// Named counters.
+    pub counters: Vec<CounterSpec>,
+    /// Counter groups: each owns one table of per-key state in the store.
+    pub groups: Vec<GroupSpec>,
+    /// Responses.
+    pub responses: Vec<ResponseSpec>,
+    /// Header sets.
+    pub header_sets: Vec<HeaderSetSpec>,
+    /// `default respond`.
+    pub default_response: Option<usize>,
+    /// Full-store behaviour.
+    pub overflow: ir::Overflow,
+    /// The route index.
+    pub routes: RouteIndex,
+}
+
+/// A compiled rule.
+#[derive(Debug, Serialize)]
+pub struct RuleSpec {
+    /// Stable id.
+    pub id: String,
+    /// Line in the source.
+    pub line: usize,
+    /// Methods.
+    pub methods: MethodSet,
+    /// Path patterns.
+    pub paths: Vec<PathPattern>,
+    /// Condition.
+    pub cond: Option<Cond>,
+    /// One group per key group (one global group when there is no key).
+    pub groups: Vec<GroupId>,
+    /// Windows.
+    pub windows: Vec<WindowSpec>,
+    /// Algorithm.
+    pub algorithm: Algorithm,
+    /// `burst`, for buckets.
+    pub burst: Option<u64>,
+    /// `block` penalty in ns.
+    pub block_ns: Option<u64>,
+    /// Rejection status.
+    pub status: u16,
+    /// Response.
+    pub response: Option<usize>,
+    /// Source span.
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// A limit as the evaluator computes it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Limit {
+    /// A constant.
+    Const(u64),
+    /// The least of counters' values and `cap`.
+    Min {
+        /// Counters read (indices into [`DecisionTable::counters`]).
+        counters: Vec<usize>,
+        /// Constant bound.
+        cap: u64,
+    },
+}
+
+impl Limit {
+    /// The largest value.
+    pub fn bound(&self) -> u64 {
+        match self {
+            Limit::Const(n) => *n,
+            Limit::Min { cap, .. } => *cap,
+        }
+    }
+}
+
+/// A window with its precomputed constants.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowSpec {
+    /// The limit.
+    pub limit: Limit,
+    /// The length.
+    pub period: Period,
+    /// The algorithm.
+    pub algorithm: Algorithm,
+    /// Offset of its first state word in a group entry.
+    pub word: u32,
+    /// Length in ns (0 for calendar months).
+    pub window_ns: u64,
+    /// GCRA emission interval T = W/N, ns.
+    pub emission_ns: u64,
+    /// GCRA capacity B*T, ns.
+    pub tolerance_ns: u64,
+    /// Sliding granule W/8, ns.
+    pub granule_ns: u64,
+    /// Fixed-window stride: window k's state lives in `[k*stride, (k+1)*stride]`.
+    pub stride: u64,
+}
+
+impl WindowSpec {
+    /// State words it uses.
+    pub fn words(&self) -> u32 {
+        match self.algorithm {
+            Algorithm::Sliding => 1 + SLIDING_GRANULES as u32,
+            _ => 1,
+        }
+    }
+}
+
+/// Who owns a counter group.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Owner {
+    /// Rule, key group.
+    Rule(RuleId, u32),
+    /// Named counter.
+    Counter(u32),
+}
+
+/// A counter group: the per-key state of one rule key group or named counter.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupSpec {
+    /// Owner.
+    pub owner: Owner,
+    /// Key attributes; empty for one global counter.
+    pub attrs: Vec<AttrId>,
+    /// State words per key.
+    pub words: u32,
+    /// Word holding the `block` penalty's end, if any.
+    pub penalty_word: Option<u32>,
+    /// An entry untouched this long holds state equal to a fresh one.
+    pub horizon_ns: u64,
+}
+
+/// A named counter.
+#[derive(Debug, Serialize)]
+pub struct CounterSpec {
+    /// Name.
+    pub name: String,
+    /// Methods.
+    pub methods: MethodSet,
+    /// Paths.
+    pub paths: Vec<PathPattern>,
+    /// Condition.
+    pub cond: Option<Cond>,
+    /// Its group.
+    pub group: GroupId,
+    /// Window.
+    pub period: Period,
+    /// Length in ns (0 for months).
+    pub window_ns: u64,
+    /// Fixed-window stride.
+    pub stride: u64,
+}
+
+/// A compiled response.
+#[derive(Debug, Serialize)]
+pub struct ResponseSpec {
+    /// Name.
+    pub name: String,
+    /// Status.
+    pub status: u16,
+    /// Header set.
+    pub headers: Option<usize>,
+    /// Body template.
+    pub body: Option<Template>,
+}
+
+/// A compiled header set.
+#[derive(Debug, Serialize)]
+pub struct HeaderSetSpec {
+    /// Name.
+    pub name: String,
+    /// Lines.
+    pub lines: Vec<(String, Template, Phase)>,
+}
+
+/// A compiled condition.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cond {
+    /// Any.
+    Or(Vec<Cond>),
+    /// All.
+    And(Vec<Cond>),
+    /// Not.
+    Not(Box<Cond>),
+    /// Equal.
+    Eq(AttrId, String),
+    /// Not equal (or absent).
+    Ne(AttrId, String),
+    /// Substring.
+    Contains(AttrId, String),
+    /// Regex search; `negate` for `!~`.
+    Regex {
+        /// Attribute.
+        attr: AttrId,
+        /// Pattern.
+        pattern: Pattern,
+        /// `!~`.
+        negate: bool,
+    },
+    /// One of.
+    In(AttrId, Vec<String>),
+    /// Present.
+    Present(AttrId),
+}
+
+/// A compiled regex that serializes as its source.
+#[derive(Debug)]
+pub struct Pattern(pub regex::Regex);
+
+impl Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_str())
+    }
+}
+
+impl Cond {
+    /// Evaluates against attribute values by [`AttrId`].
+    pub fn eval(&self, attrs: &[Option<&str>]) -> bool {
+        let get = |a: &AttrId| attrs.get(*a).copied().flatten();
+        match self {
+            Cond::Or(v) => v.iter().any(|c| c.eval(attrs)),
+            Cond::And(v) => v.iter().all(|c| c.eval(attrs)),
+            Cond::Not(c) => !c.eval(attrs),
+            Cond::Eq(a, v) => get(a) == Some(v.as_str()),
+            Cond::Ne(a, v) => get(a) != Some(v.as_str()),
+            Cond::Contains(a, v) => get(a).is_some_and(|x| x.contains(v.as_str())),
+            Cond::Regex {
+                attr,
+                pattern,
+                negate,
+            } => match get(attr) {
+                Some(x) => pattern.0.is_match(x) != *negate,
+                None => *negate,
+            },
+            Cond::In(a, vs) => get(a).is_some_and(|x| vs.iter().any(|v| v == x)),
+            Cond::Present(a) => get(a).is_some(),
+        }
+    }
+}
+
+/// Target of a route: a rule or a named counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// A rule.
+    Rule(u32),
+    /// A named counter.
+    Counter(u32),
+}
+
+/// A trie over path segments.
+#[derive(Debug, Default, Serialize)]
+pub struct RouteIndex {
+    nodes: Vec<RouteNode>,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct RouteNode {
+    literal: HashMap<String, u32, ahash::RandomState>,
+    any_segment: Option<u32>,
+    here: Vec<(Target, MethodSet)>,
+    rest: Vec<(Target, MethodSet)>,
+}
+
+impl RouteIndex {
+    fn new() -> Self {
+        RouteIndex {
+            nodes: vec![RouteNode::default()],
+        }
+    }
+
+    fn child(&mut self, node: u32, seg: &PathSeg) -> u32 {
+        let next = self.nodes.len() as u32;
+        let n = &mut self.nodes[node as usize];
+        let slot = match seg {
+            PathSeg::Literal(l) => n.literal.entry(l.clone()).or_insert(next),
+            _ => n.any_segment.get_or_insert(next),
+        };
+        let id = *slot;
+        if id == next {
+            self.nodes.push(RouteNode::default());
+        }
+        id
+    }
+
+    fn insert(&mut self, pattern: &PathPattern, methods: MethodSet, target: Target) {
+        let mut node = 0u32;
+        for seg in &pattern.segments {
+            if *seg == PathSeg::Rest {
+                self.nodes[node as usize].rest.push((target, methods));
+                return;
+            }
+            node = self.child(node, seg);
+        }
+        self.nodes[node as usize].here.push((target, methods));
+    }
+
+    /// Every target whose method set has `method_bits` and one of whose
+    /// patterns matches `segments`, sorted (rules in source order first) and
+    /// without duplicates.
+    pub fn lookup<'s>(
+        &self,
+        method_bits: u16,
+        segments: &[&'s str],
+        out: &mut smallvec::SmallVec<[Target; 16]>,
+    ) {
+        let mut stack: smallvec::SmallVec<[(u32, usize); 16]> = smallvec::SmallVec::new();
+        stack.push((0, 0));
+        while let Some((node, depth)) = stack.pop() {
+            let Some(n) = self.nodes.get(node as usize) else {
+                continue;
+            };
+            let push = |out: &mut smallvec::SmallVec<[Target; 16]>, v: &[(Target, MethodSet)]| {
+                for (t, m) in v {
+                    if m.contains_bits(method_bits) {
+                        out.push(*t);
+                    }
+                }
+            };
+            push(out, &n.rest);
+            if depth == segments.len() {
+                push(out, &n.here);
+                continue;
+            }
+            if let Some(&c) = n.literal.get(segments[depth]) {
+                stack.push((c, depth + 1));
+            }
+            if let Some(c) = n.any_segment {
+                stack.push((c, depth + 1));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
+    /// Nodes in the trie.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+/// The ticks of the store's touch clock (2^30 ns, about 1.07 s).
+pub const TICK_SHIFT: u32 = 30;
+
+/// Compiles a policy that checked clean.
+pub fn compile(policy: &ir::Policy) -> DecisionTable {
+    let mut groups = Vec::new();
+    let mut counters = Vec::new();
+    let mut routes = RouteIndex::new();
+    for (ci, c) in policy.counters.iter().enumerate() {
+        let group = GroupId(groups.len() as u32);
+        let window_ns = match c.period {
+            Period::Nanos(n) => n,
+            Period::Months(_) => 0,
+        };
+        groups.push(GroupSpec {
+            owner: Owner::Counter(ci as u32),
+            attrs: c.key.clone(),
+            words: 1,
+            penalty_word: None,
+            horizon_ns: c.period.max_nanos().saturating_add(2 << TICK_SHIFT),
+        });
+        for (p, _) in &c.matcher.paths {
+            routes.insert(p, c.matcher.methods, Target::Counter(ci as u32));
+        }
+        counters.push(CounterSpec {
+            name: c.name.clone(),
+            methods: c.matcher.methods,
+            paths: c.matcher.paths.iter().map(|(p, _)| p.clone()).collect(),
+            cond: c.matcher.cond.as_ref().map(cond),
+            group,
+            period: c.period,
+            window_ns,
+            stride: c.period.min_nanos(),
+        });
+    }
+    let mut rules = Vec::new();
+    for (ri, r) in policy.rules.iter().enumerate() {
+        let mut word = 0u32;
+        let windows: Vec<WindowSpec> = r
+            .windows
+            .iter()
+            .map(|w| {
+                let spec = window(w, r.algorithm, r.burst.map(|(b, _)| b), word);
+                word += spec.words();
+                spec
+            })
+            .collect();
+        let penalty_word = r.block.map(|_| {
+            word += 1;
+            word - 1
+        });
+        let longest = r
+            .windows
+            .iter()
+            .map(|w| {
+                let base = w.period.max_nanos();
+                // A sliding window looks back one granule more; a bucket may
+                // hold up to `burst` emission intervals.
+                match r.algorithm {
+                    Algorithm::Sliding => base + base / SLIDING_GRANULES,
+                    Algorithm::Bucket => match r.burst {
+                        Some((b, _)) => (base / w.limit.bound().max(1)).saturating_mul(b).max(base),
+                        None => base,
+                    },
+                    Algorithm::Fixed => base,
+                }
+            })
+            .max()
+            .unwrap_or(0)
+            .max(r.block.map_or(0, |(b, _)| b));
+        let key_groups: Vec<Vec<AttrId>> = if r.key.is_empty() {
+            vec![Vec::new()]
+        } else {
+            r.key.clone()
+        };
+        let mut gids = Vec::new();
+        for (gi, attrs) in key_groups.into_iter().enumerate() {
+            gids.push(GroupId(groups.len() as u32));
+            groups.push(GroupSpec {
+                owner: Owner::Rule(RuleId(ri as u32), gi as u32),
+                attrs,
+                words: word,
+                penalty_word,
+                horizon_ns: longest.saturating_add(2 << TICK_SHIFT),
+            });
+        }
+        for (p, _) in &r.matcher.paths {
+            routes.insert(p, r.matcher.methods, Target::Rule(ri as u32));
+        }
+        let response = r.response;
+        let status = r
+            .status
+            .or_else(|| {
+                response
+                    .and_then(|i| policy.responses.get(i))
+                    .map(|x| x.status)
+            })
+            .unwrap_or(429);
+        let (line, _) = policy.source.line_col(r.span.start);
+        rules.push(RuleSpec {
+            id: r.id.clone(),
+            line,
+            methods: r.matcher.methods,
+            paths: r.matcher.paths.iter().map(|(p, _)| p.clone()).collect(),
+            cond: r.matcher.cond.as_ref().map(cond),
+            groups: gids,
+            windows,
+            algorithm: r.algorithm,
+            burst: r.burst.map(|(b, _)| b),
+            block_ns: r.block.map(|(b, _)| b),
+            status,
+            response,
+            span: r.span,
+        });
+    }
+    DecisionTable {
+        policy: policy.name.clone(),
+        file: policy.source.name().to_string(),
+        inputs: policy.inputs.iter().map(|i| i.name.clone()).collect(),
+        rules,
+        counters,
+        groups,
+        responses: policy
+            .responses
+            .iter()
+            .map(|r| ResponseSpec {
+                name: r.name.clone(),
+                status: r.status,
+                headers: r.headers,
+                body: r.body.as_ref().map(|(t, _)| t.clone()),
+            })
+            .collect(),
+        header_sets: policy
+            .header_sets
+            .iter()
+            .map(|h| HeaderSetSpec {
+                name: h.name.clone(),
+                lines: h
+                    .lines
+                    .iter()
+                    .map(|l| (l.name.clone(), l.value.clone(), l.phase))
+                    .collect(),
+            })
+            .collect(),
+        default_response: policy.default_response,
+        overflow: policy.overflow,
+        routes,
+    }
+}
+
+fn window(w: &ir::Window, algorithm: Algorithm, burst: Option<u64>, word: u32) -> WindowSpec {
+    let limit = match &w.limit {
+        ir::LimitExpr::Const(n) => Limit::Const(*n),
+        ir::LimitExpr::Min { counters, cap } => Limit::Min {
+            counters: counters.clone(),
+            cap: *cap,
+        },
+    };
+    let n = limit.bound().max(1);
+    let window_ns = match w.period {
+        Period::Nanos(ns) => ns,
+        Period::Months(_) => 0,
+    };
+    let emission_ns = (w.period.min_nanos() / n).max(1);
+    WindowSpec {
+        limit,
+        period: w.period,
+        algorithm,
+        word,
+        window_ns,
+        emission_ns,
+        tolerance_ns: emission_ns.saturating_mul(burst.unwrap_or(n)),
+        granule_ns: window_ns.div_ceil(SLIDING_GRANULES).max(1),
+        stride: n,
+    }
+}
+
+fn cond(c: &ir::Condition) -> Cond {
+    use crate::syntax::ast::CmpOp;
+    match c {
+        ir::Condition::Or(v) => Cond::Or(v.iter().map(cond).collect()),
+        ir::Condition::And(v) => Cond::And(v.iter().map(cond).collect()),
+        ir::Condition::Not(x) => Cond::Not(Box::new(cond(x))),
+        ir::Condition::Cmp {
+            attr, op, value, ..
+        } => match op {
+            CmpOp::Eq => Cond::Eq(*attr, value.clone()),
+            CmpOp::Ne => Cond::Ne(*attr, value.clone()),
+            CmpOp::Contains => Cond::Contains(*attr, value.clone()),
+            CmpOp::Match | CmpOp::NotMatch => match regex::Regex::new(value) {
+                Ok(re) => Cond::Regex {
+                    attr: *attr,
+                    pattern: Pattern(re),
+                    negate: *op == CmpOp::NotMatch,
+                },
+                // Checked during lowering; a regex that failed there never
+                // reaches compile. Keep the condition false rather than panic.
+                Err(_) => Cond::Or(Vec::new()),
+            },
+        },
+        ir::Condition::In { attr, values } => Cond::In(*attr, values.clone()),
+        ir::Condition::Present(a) => Cond::Present(*a),
+    }
+}

@@ -1,0 +1,220 @@
+//! `rlc replay`: a trace of requests through the evaluator on a virtual clock.
+//!
+//! In: JSON Lines, one request a line:
+//! `{"at": 1700000000.25, "method": "POST", "path": "/tokens", "attrs": {"key": "k1"}, "cost": 1}`.
+//! Out: one JSON line per input line, in order:
+//! `{"allowed": false, "status": 429, "rule": "...", "retry_after": 3.5, "headers": {...}, "body": {...}}`,
+//! or `{"error": "line 7: ..."}` for a line that cannot be read.
+
+use crate::eval::{Decision, Limiter, ManualClock, Request};
+use serde_json::{json, Map, Value};
+
+/// One request of a trace.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceLine {
+    /// Time in ns since the epoch.
+    pub at_ns: u64,
+    /// Method.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// Attributes.
+    pub attrs: Vec<(String, String)>,
+    /// Cost.
+    pub cost: u64,
+}
+
+/// Longest trace line accepted, in bytes.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// Reads one trace line (1-based `lineno` for messages).
+pub fn parse_line(text: &str, lineno: usize) -> Result<TraceLine, String> {
+    let err = |m: String| format!("line {lineno}: {m}");
+    if text.len() > MAX_LINE {
+        return Err(err(format!("longer than {MAX_LINE} bytes")));
+    }
+    let v: Value = serde_json::from_str(text).map_err(|e| err(format!("not JSON: {e}")))?;
+    let Value::Object(o) = v else {
+        return Err(err("expected a JSON object".into()));
+    };
+    let at = match o.get("at") {
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .ok_or_else(|| err("`at` is not a number".into()))?,
+        Some(_) => {
+            return Err(err(
+                "`at` must be a number of seconds since the Unix epoch".into()
+            ))
+        }
+        None => return Err(err("missing `at`".into())),
+    };
+    if !at.is_finite() || at < 0.0 || at > 1.8e10 {
+        return Err(err(format!("`at` = {at} is outside 0..=1.8e10 seconds")));
+    }
+    // Microsecond resolution keeps f64 exact for any time until year 2255.
+    let at_ns = ((at * 1e6).round() as u64).saturating_mul(1000);
+    let string = |k: &str| -> Result<String, String> {
+        match o.get(k) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(_) => Err(err(format!("`{k}` must be a string"))),
+            None => Err(err(format!("missing `{k}`"))),
+        }
+    };
+    let method = string("method")?;
+    let path = string("path")?;
+    if method.is_empty() {
+        return Err(err("`method` is empty".into()));
+    }
+    if !path.starts_with('/') {
+        return Err(err(format!("`path` must start with `/`, got {path:?}")));
+    }
+    let mut attrs = Vec::new();
+    match o.get("attrs") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                match v {
+                    Value::String(s) => attrs.push((k.clone(), s.clone())),
+                    Value::Number(n) => attrs.push((k.clone(), n.to_string())),
+                    Value::Bool(b) => attrs.push((k.clone(), b.to_string())),
+                    Value::Null => {}
+                    _ => return Err(err(format!("attribute `{k}` must be a string"))),
+                }
+            }
+        }
+        Some(_) => return Err(err("`attrs` must be an object of strings".into())),
+    }
+    let cost = match o.get("cost") {
+        None | Some(Value::Null) => 1,
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .ok_or_else(|| err(format!("`cost` must be a whole number >= 0, got {n}")))?,
+        Some(_) => return Err(err("`cost` must be a number".into())),
+    };
+    Ok(TraceLine {
+        at_ns,
+        method,
+        path,
+        attrs,
+        cost,
+    })
+}
+
+/// Runs one request on the limiter at its time.
+pub fn run_line<'l>(limiter: &'l Limiter<ManualClock>, line: &TraceLine) -> Decision<'l> {
+    limiter.clock().set(line.at_ns);
+    let mut req = Request::new(&line.method, &line.path).cost(line.cost);
+    for (k, v) in &line.attrs {
+        req = req.attr(k, v);
+    }
+    limiter.check_at(&req, line.at_ns)
+}
+
+/// A decision as a replay output object.
+pub fn decision_json(d: &Decision<'_>) -> Value {
+    let headers: Map<String, Value> = d
+        .headers()
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let body = d
+        .body()
+        .map(|b| serde_json::from_str::<Value>(&b).unwrap_or(Value::String(b)));
+    json!({
+        "allowed": d.allowed(),
+        "status": d.status(),
+        "rule": d.rule(),
+        "retry_after": d.retry_after_ns().map(|ns| ns as f64 / 1e9),
+        "headers": headers,
+        "body": body,
+    })
+}
+
+/// Per-rule totals for `--summary`.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// (rule id, admitted while reported, rejected) in first-seen order.
+    pub rules: Vec<(String, u64, u64)>,
+    /// Requests admitted.
+    pub allowed: u64,
+    /// Requests rejected.
+    pub rejected: u64,
+    /// Lines that could not be read.
+    pub errors: u64,
+}
+
+impl Summary {
+    /// Counts one decision.
+    pub fn add(&mut self, d: &Decision<'_>) {
+        if d.allowed() {
+            self.allowed += 1;
+        } else {
+            self.rejected += 1;
+        }
+        let Some(rule) = d.rule() else { return };
+        let ix = match self.rules.iter().position(|(r, _, _)| r == rule) {
+            Some(i) => i,
+            None => {
+                self.rules.push((rule.to_string(), 0, 0));
+                self.rules.len() - 1
+            }
+        };
+        if d.allowed() {
+            self.rules[ix].1 += 1;
+        } else {
+            self.rules[ix].2 += 1;
+        }
+    }
+}
+
+/// Runs a whole trace, writing one output line per input line. Returns the
+/// summary; `summary.errors > 0` means some lines could not be read.
+pub fn run<R: std::io::BufRead, W: std::io::Write>(
+    limiter: &Limiter<ManualClock>,
+    input: R,
+    mut out: W,
+) -> std::io::Result<Summary> {
+    let mut summary = Summary::default();
+    let mut last_at = 0u64;
+    for (i, line) in input.split(b'\n').enumerate() {
+        let line = line?;
+        let lineno = i + 1;
+        let text = match std::str::from_utf8(&line) {
+            Ok(t) => t.trim(),
+            Err(_) => {
+                summary.errors += 1;
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"error": format!("line {lineno}: not UTF-8")})
+                )?;
+                continue;
+            }
+        };
+        if text.is_empty() {
+            continue;
+        }
+        let parsed = parse_line(text, lineno).and_then(|l| {
+            if l.at_ns < last_at {
+                Err(format!(
+                    "line {lineno}: `at` goes back in time (trace lines must be in time order)"
+                ))
+            } else {
+                Ok(l)
+            }
+        });
+        match parsed {
+            Ok(l) => {
+                last_at = l.at_ns;
+                let d = run_line(limiter, &l);
+                summary.add(&d);
+                writeln!(out, "{}", decision_json(&d))?;
+            }
+            Err(e) => {
+                summary.errors += 1;
+                writeln!(out, "{}", json!({ "error": e }))?;
+            }
+        }
+    }
+    Ok(summary)
+}
