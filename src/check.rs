@@ -129,6 +129,21 @@ fn check_rule(policy: &ir::Policy, rule: &ir::Rule, diags: &mut Diagnostics) {
             );
         }
         if let LimitExpr::Min { counters, .. } = &w.limit {
+            if rule.algorithm != Algorithm::Fixed {
+                let mut d = Diagnostic::error(
+                    codes::DERIVED_NOT_FIXED,
+                    w.span,
+                    format!(
+                        "a derived limit needs the `fixed` algorithm, not `{}`",
+                        rule.algorithm.as_str()
+                    ),
+                )
+                .label("derived limit");
+                if let Some(s) = rule.algorithm_span {
+                    d = d.with_related(s, "algorithm chosen here");
+                }
+                diags.push(d.help("counters count in fixed windows; add `fixed` so the limit and the counter share the same window"));
+            }
             for &c in counters {
                 let Some(counter) = policy.counters.get(c) else {
                     continue;

@@ -339,10 +339,10 @@ impl RouteIndex {
     /// Every target whose method set has `method_bits` and one of whose
     /// patterns matches `segments`, sorted (rules in source order first) and
     /// without duplicates.
-    pub fn lookup<'s>(
+    pub fn lookup(
         &self,
         method_bits: u16,
-        segments: &[&'s str],
+        segments: &[&str],
         out: &mut smallvec::SmallVec<[Target; 16]>,
     ) {
         let mut stack: smallvec::SmallVec<[(u32, usize); 16]> = smallvec::SmallVec::new();

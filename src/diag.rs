@@ -70,6 +70,9 @@ pub mod codes {
     /// A rule whose `block` penalty is not longer than zero.
     pub const BAD_BLOCK: &str = "rl::bad_block";
 
+    /// A derived limit on a rule that is not `fixed`.
+    pub const DERIVED_NOT_FIXED: &str = "rl::derived_not_fixed";
+
     /// Every code, for docs and tests.
     pub const ALL: &[&str] = &[
         SYNTAX,
@@ -101,6 +104,7 @@ pub mod codes {
         DUPLICATE_RULE,
         BAD_INPUT,
         BAD_BLOCK,
+        DERIVED_NOT_FIXED,
     ];
 }
 

@@ -48,7 +48,7 @@ pub fn parse_line(text: &str, lineno: usize) -> Result<TraceLine, String> {
         }
         None => return Err(err("missing `at`".into())),
     };
-    if !at.is_finite() || at < 0.0 || at > 1.8e10 {
+    if !at.is_finite() || !(0.0..=1.8e10).contains(&at) {
         return Err(err(format!("`at` = {at} is outside 0..=1.8e10 seconds")));
     }
     // Microsecond resolution keeps f64 exact for any time until year 2255.

@@ -32,6 +32,7 @@ const MAX_SYNTAX_ERRORS: usize = 20;
 /// the later ones too (up to 20).
 pub fn parse(source: &Source) -> Result<File, Diagnostics> {
     let text = source.text();
+    pest::set_error_detail(true);
     if let Some(d) = check_nesting(text) {
         return Err(Diagnostics(vec![d]));
     }
@@ -39,11 +40,11 @@ pub fn parse(source: &Source) -> Result<File, Diagnostics> {
         Ok(mut pairs) => {
             let file = pairs
                 .next()
-                .ok_or_else(|| Diagnostics(vec![bug(Span::default())]))?;
+                .ok_or_else(|| Diagnostics(vec![*bug(Span::default())]))?;
             let mut items = Vec::new();
             for p in file.into_inner() {
                 if p.as_rule() != Rule::EOI {
-                    items.push(item(p).map_err(|d| Diagnostics(vec![d]))?);
+                    items.push(item(p).map_err(|d| Diagnostics(vec![*d]))?);
                 }
             }
             Ok(File { items })
@@ -217,26 +218,52 @@ fn describe(r: Rule) -> Option<&'static str> {
 
 fn convert_error(text: &str, base: usize, e: &pest::error::Error<Rule>) -> Diagnostic {
     use pest::error::{ErrorVariant, InputLocation};
-    let pos = base
-        + match e.location {
-            InputLocation::Pos(p) => p,
-            InputLocation::Span((s, _)) => s,
-        };
-    let pos = pos.min(text.len());
-    let found = describe_found(text, pos);
-    let mut expected: Vec<&str> = match &e.variant {
-        ErrorVariant::ParsingError { positives, .. } => {
-            positives.iter().filter_map(|r| describe(*r)).collect()
-        }
+    let mut pos = match e.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let mut expected: Vec<String> = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => positives
+            .iter()
+            .filter_map(|r| describe(*r))
+            .map(str::to_string)
+            .collect(),
         ErrorVariant::CustomError { .. } => Vec::new(),
     };
-    // `{` and `:` are literal tokens pest does not report as rules.
+    // With error detail on, pest also knows the literal tokens tried at the
+    // furthest position (`:`, `&`, `{`), which rule positives miss.
+    if let Some(att) = e.parse_attempts() {
+        if att.max_position >= pos {
+            let mut words: Vec<String> = Vec::new();
+            for stack in att.call_stacks() {
+                if let Some(r) = stack.deepest.get_rule().copied().and_then(describe) {
+                    words.push(r.to_string());
+                }
+            }
+            for t in att.expected_tokens() {
+                let token = t.to_string();
+                if !token.is_empty()
+                    && token != "#"
+                    && token.chars().all(|c| c.is_ascii_punctuation())
+                {
+                    words.push(format!("`{token}`"));
+                }
+            }
+            if !words.is_empty() {
+                pos = att.max_position;
+                expected = words;
+            }
+        }
+    }
+    let pos = (base + pos).min(text.len());
+    let found = describe_found(text, pos);
     let mut seen = std::collections::HashSet::new();
-    expected.retain(|x| seen.insert(*x));
-    let message = if expected.is_empty() {
+    expected.retain(|x| seen.insert(x.clone()));
+    let refs: Vec<&str> = expected.iter().map(String::as_str).collect();
+    let message = if refs.is_empty() {
         format!("unexpected {}", found.0)
     } else {
-        format!("expected {}, found {}", join_or(&expected), found.0)
+        format!("expected {}, found {}", join_or(&refs), found.0)
     };
     Diagnostic::error(codes::SYNTAX, found.1, message)
         .label("unexpected here")
@@ -279,8 +306,12 @@ fn describe_found(text: &str, pos: usize) -> (String, Span) {
 
 fn syntax_help(text: &str, pos: usize) -> String {
     let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
-    let line = text[line_start..].lines().next().unwrap_or("");
-    if line.contains(':') && !line.contains('/') {
+    let line = text[line_start..].lines().next().unwrap_or("").trim_start();
+    let first = line
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or("");
+    if !first.is_empty() && first.chars().all(|c| c.is_ascii_uppercase()) || line.contains(" by ") {
         "a rule reads `METHOD /path [when COND] [by KEY]: N/DURATION [options]`".into()
     } else {
         "see docs/language.md for the forms a policy may use".into()
@@ -289,17 +320,19 @@ fn syntax_help(text: &str, pos: usize) -> String {
 
 // ------------------------------------------------------------ tree building
 
-type Built<T> = Result<T, Diagnostic>;
+type Built<T> = Result<T, Box<Diagnostic>>;
 
 /// The grammar guarantees the shape of every pair; reaching this means the
 /// grammar and this file disagree.
-fn bug(span: Span) -> Diagnostic {
-    Diagnostic::error(
-        codes::SYNTAX,
-        span,
-        "internal parser error: unexpected tree shape",
+fn bug(span: Span) -> Box<Diagnostic> {
+    Box::new(
+        Diagnostic::error(
+            codes::SYNTAX,
+            span,
+            "internal parser error: unexpected tree shape",
+        )
+        .help("this is a bug in rlc; please report it with the input"),
     )
-    .help("this is a bug in rlc; please report it with the input")
 }
 
 fn next<'a>(pairs: &mut Pairs<'a, Rule>, span: Span) -> Built<Pair<'a, Rule>> {
@@ -703,13 +736,15 @@ fn string(p: Pair<'_, Rule>) -> Built<Str> {
                     Some(ch) => value.push(ch),
                     None => {
                         let start = span.start + 1 + i;
-                        return Err(Diagnostic::error(
-                            codes::BAD_STRING,
-                            Span::new(start, start + hex.len() + 4),
-                            format!("`\\u{{{hex}}}` is not a Unicode scalar value"),
-                        )
-                        .label("invalid escape")
-                        .help("use a code point in 0..=10FFFF that is not a surrogate"));
+                        return Err(Box::new(
+                            Diagnostic::error(
+                                codes::BAD_STRING,
+                                Span::new(start, start + hex.len() + 4),
+                                format!("`\\u{{{hex}}}` is not a Unicode scalar value"),
+                            )
+                            .label("invalid escape")
+                            .help("use a code point in 0..=10FFFF that is not a surrogate"),
+                        ));
                     }
                 }
             }

@@ -1,0 +1,5 @@
+input key
+headers h {
+  "X Rate Limit" = "${limit}"
+  "X-Ok" = "a\nb"
+}

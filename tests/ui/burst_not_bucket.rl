@@ -1,0 +1,2 @@
+input key
+GET /x by key: 100/1m sliding burst 10

@@ -1,0 +1,5 @@
+input key, tenant
+when tenant == "test" {
+  input ip
+  POST /tokens by key: 10/1s
+}

@@ -1,0 +1,2 @@
+input app
+GET /enrich by app: 100/1mo sliding

@@ -1,0 +1,2 @@
+input key
+ANY /a/**/b by key: 10/1s

@@ -1,0 +1,2 @@
+input key
+POST /tokens by key: 0/10s
