@@ -118,7 +118,9 @@ pub fn fixed(
             (Verdict::Admit(cur + cost), r)
         }
         _ => {
-            let retry = if cost > limit {
+            // A derived limit below `stride` may grow: wait for the window's
+            // end at least. Only a cost above every possible limit never fits.
+            let retry = if cost > stride {
                 None
             } else {
                 Some(end.saturating_sub(now))
