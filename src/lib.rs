@@ -22,6 +22,9 @@
 //! # Ok::<(), rlc::PolicyError>(())
 //! ```
 
+// The evaluator's atomics and the store are written in safe Rust; keep it that way.
+#![forbid(unsafe_code)]
+
 pub mod check;
 pub mod compile;
 pub mod diag;
