@@ -1,0 +1,193 @@
+//! `rlc` run as a process: exit codes, output formats, and one clear line
+//! for bad input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn rlc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rlc")).args(args).output().unwrap()
+}
+
+fn rlc_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rlc"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn tmp(name: &str, content: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rlc-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+#[test]
+fn check_vendor_policies_is_clean() {
+    let out = rlc(&[
+        "check",
+        "policies/basiq.rl",
+        "policies/basis-theory.rl",
+        "policies/mangopay.rl",
+        "policies/bindbee.rl",
+        "policies/finch.rl",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr).matches(": ok (0 errors, 0 warnings)").count(), 5);
+}
+
+#[test]
+fn check_reports_errors_with_exit_1() {
+    let out = rlc(&["check", "tests/ui/many_errors.rl"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("rl::unknown_method") && err.contains("did you mean `POST`?"), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"));
+}
+
+#[test]
+fn check_json_has_one_object_per_diagnostic() {
+    let out = rlc(&["check", "--format", "json", "tests/ui/unknown_method.rl"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let arr = v.as_array().unwrap();
+    assert_eq!(arr.len(), 2);
+    assert_eq!(arr[0]["code"], "rl::unknown_method");
+    assert_eq!(arr[0]["severity"], "error");
+    assert_eq!(arr[0]["line"], 2);
+    assert_eq!(arr[0]["column"], 1);
+    assert_eq!(arr[0]["file"], "tests/ui/unknown_method.rl");
+    assert_eq!(arr[0]["help"], "did you mean `POST`?");
+    assert!(arr[0]["span"]["start"].is_u64());
+}
+
+#[test]
+fn missing_file_directory_and_non_utf8_are_one_line_and_exit_2() {
+    let out = rlc(&["check", "no/such/file.rl"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: cannot read `no/such/file.rl`"), "{err}");
+
+    let out = rlc(&["check", "policies"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("is a directory"));
+
+    let bin = tmp("binary.rl", &[0xff, 0xfe, 0x00, 0x41]);
+    let out = rlc(&["check", bin.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not UTF-8"));
+
+    for cmd in [["explain", "nope.rl"], ["compile", "nope.rl"]] {
+        let out = rlc(&cmd);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}");
+        assert_eq!(text(&out.stderr).lines().count(), 1, "{cmd:?}");
+    }
+    let out = rlc(&["replay", "policies/finch.rl", "no/such/trace.jsonl"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(rlc(&[]).status.code(), Some(2));
+    assert_eq!(rlc(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(rlc(&["check"]).status.code(), Some(2));
+    let out = rlc(&["explain", "policies/finch.rl", "--request", "GET"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("missing path"));
+    assert_eq!(rlc(&["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn empty_and_garbage_policies_do_not_panic() {
+    let empty = tmp("empty.rl", b"");
+    let out = rlc(&["check", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let garbage = tmp("garbage.rl", b"}}}{{{ \"\x01 ` ((( ###\n\t/ / by : : 0/0");
+    let out = rlc(&["check", garbage.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!text(&out.stderr).contains("panicked"));
+}
+
+#[test]
+fn replay_outputs_one_line_per_input_line_and_marks_bad_lines() {
+    let trace = concat!(
+        r#"{"at": 1700000000.25, "method": "POST", "path": "/tokens", "attrs": {"key": "k1", "ip": "10.0.0.1"}, "cost": 1}"#,
+        "\n",
+        "not json\n",
+        r#"{"at": 1700000000.5, "method": "POST", "path": "/tokens", "attrs": {"key": "k1", "ip": "10.0.0.1"}}"#,
+        "\n",
+        r#"{"at": 1600000000, "method": "POST", "path": "/tokens"}"#,
+        "\n",
+        r#"{"at": 1700000001, "method": "POST", "path": "tokens"}"#,
+        "\n",
+    );
+    let policy = tmp(
+        "replay.rl",
+        b"input key, ip\nheaders h { \"Retry-After\" = \"${retry_after}\" on reject }\nresponse r { headers h body `{\"rule\": \"${rule}\"}` }\ndefault respond r\ntok: POST /tokens by key&ip: 1/10s fixed\n",
+    );
+    let out = rlc_stdin(&["replay", policy.to_str().unwrap(), "-", "--summary"], trace);
+    assert_eq!(out.status.code(), Some(1), "a malformed line makes the exit code 1");
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[0]["allowed"], true);
+    assert_eq!(lines[0]["rule"], "tok");
+    assert!(lines[1]["error"].as_str().unwrap().starts_with("line 2: not JSON"));
+    assert_eq!(lines[2]["allowed"], false);
+    assert_eq!(lines[2]["status"], 429);
+    // 1700000000 is 1700000000 mod 10 = 0: the window ends at ...010.
+    assert_eq!(lines[2]["retry_after"], 9.5);
+    assert_eq!(lines[2]["headers"]["Retry-After"], "10");
+    assert_eq!(lines[2]["body"]["rule"], "tok");
+    assert!(lines[3]["error"].as_str().unwrap().contains("back in time"));
+    assert!(lines[4]["error"].as_str().unwrap().contains("must start with `/`"));
+    let err = text(&out.stderr);
+    assert!(err.contains("1 allowed, 1 rejected, 3 unreadable lines"), "{err}");
+}
+
+#[test]
+fn explain_policy_and_request() {
+    let out = rlc(&["explain", "policies/basis-theory.rl"]);
+    assert_eq!(out.status.code(), Some(0));
+    let s = text(&out.stdout);
+    assert!(s.contains("tokens_create") && s.contains("counter slots"), "{s}");
+    let out = rlc(&[
+        "explain",
+        "policies/basis-theory.rl",
+        "--request",
+        "POST /tokens key=k_test_1 ip=10.0.0.1 tenant=test",
+        "--at",
+        "1700000000",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let s = text(&out.stdout);
+    assert!(s.contains("applies") && s.contains("does not apply"), "{s}");
+    let out = rlc(&["explain", "policies/finch.rl", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["policy"], "finch");
+}
+
+#[test]
+fn compile_prints_the_table_as_json() {
+    let out = rlc(&["compile", "policies/mangopay.rl", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["rules"][0]["windows"].as_array().unwrap().len(), 4);
+    let out = rlc(&["compile", "tests/ui/zero_limit.rl"]);
+    assert_eq!(out.status.code(), Some(1));
+}
