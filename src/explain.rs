@@ -459,17 +459,23 @@ pub fn request_text(v: &Value) -> String {
         .unwrap_or(0);
     s.push_str("\napplies\n");
     for r in rules.iter().filter(|r| r["applies"] == true) {
-        s.push_str(&format!("  {:width$}\n", r["rule"].as_str().unwrap_or("")));
-        for c in r["counters"].as_array().into_iter().flatten() {
+        let name = r["rule"].as_str().unwrap_or("");
+        for (i, c) in r["counters"].as_array().into_iter().flatten().enumerate() {
             s.push_str(&format!(
-                "  {:width$}    counter {} key {}\n",
-                "",
+                "  {:width$}  {}, counter {}\n",
+                if i == 0 { name } else { "" },
                 c["window"].as_str().unwrap_or(""),
                 c["key"].as_str().unwrap_or("")
             ));
         }
     }
+    if !rules.iter().any(|r| r["applies"] == true) {
+        s.push_str("  (none: the request is not limited)\n");
+    }
     s.push_str("\ndoes not apply\n");
+    if rules.iter().all(|r| r["applies"] == true) {
+        s.push_str("  (none)\n");
+    }
     for r in rules.iter().filter(|r| r["applies"] != true) {
         s.push_str(&format!(
             "  {:width$}  {}\n",
