@@ -134,3 +134,15 @@ fn syntax_errors_name_what_was_expected_in_words() {
     );
     assert!(d.message.contains("found `200`"), "{}", d.message);
 }
+
+/// `docs/diagnostics.md` has a section for every code.
+#[test]
+fn every_code_is_documented() {
+    let doc = std::fs::read_to_string("docs/diagnostics.md").unwrap();
+    for code in codes::ALL {
+        assert!(
+            doc.contains(&format!("## `{code}`")),
+            "docs/diagnostics.md lacks {code}"
+        );
+    }
+}
