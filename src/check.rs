@@ -76,6 +76,22 @@ fn fill_sample(t: &ir::Template) -> String {
 
 fn check_rule(policy: &ir::Policy, rule: &ir::Rule, diags: &mut Diagnostics) {
     for w in &rule.windows {
+        if w.period == Period::Concurrent {
+            if let LimitExpr::Min { terms, .. } = &w.limit {
+                if terms.iter().any(|t| !t.counters.is_empty()) {
+                    diags.push(
+                        Diagnostic::error(
+                            codes::DERIVED_NOT_FIXED,
+                            w.span,
+                            "a concurrency limit cannot read a counter",
+                        )
+                        .label("counter in a concurrency limit")
+                        .help("counters count per window; a concurrency limit has no window"),
+                    );
+                }
+            }
+            continue;
+        }
         if matches!(w.period, Period::Months(_)) && rule.algorithm != Algorithm::Fixed {
             let mut d = Diagnostic::error(
                 codes::MONTH_NOT_FIXED,
@@ -128,13 +144,20 @@ fn check_rule(policy: &ir::Policy, rule: &ir::Rule, diags: &mut Diagnostics) {
                 .help("use `fixed` or `bucket` for limits this large"),
             );
         }
-        if let LimitExpr::Min { counters, .. } = &w.limit {
+        if w.period == Period::Concurrent {
+            continue;
+        }
+        if let LimitExpr::Min { terms, .. } = &w.limit {
+            let counters: Vec<usize> = terms
+                .iter()
+                .flat_map(|t| t.counters.iter().copied())
+                .collect();
             if rule.algorithm != Algorithm::Fixed {
                 let mut d = Diagnostic::error(
                     codes::DERIVED_NOT_FIXED,
                     w.span,
                     format!(
-                        "a derived limit needs the `fixed` algorithm, not `{}`",
+                        "a limit computed per request needs the `fixed` algorithm, not `{}`",
                         rule.algorithm.as_str()
                     ),
                 )
@@ -144,7 +167,7 @@ fn check_rule(policy: &ir::Policy, rule: &ir::Rule, diags: &mut Diagnostics) {
                 }
                 diags.push(d.help("counters count in fixed windows; add `fixed` so the limit and the counter share the same window"));
             }
-            for &c in counters {
+            for &c in &counters {
                 let Some(counter) = policy.counters.get(c) else {
                     continue;
                 };
@@ -189,6 +212,31 @@ fn check_rule(policy: &ir::Policy, rule: &ir::Rule, diags: &mut Diagnostics) {
                     );
                 }
             }
+        }
+    }
+    let concurrent = rule.windows.iter().find(|w| w.period == Period::Concurrent);
+    if let Some(w) = concurrent {
+        let mut misuse = Vec::new();
+        if rule.block.is_some() {
+            misuse.push("`block`");
+        }
+        if !rule.counting.is_empty() {
+            misuse.push("`counting`");
+        }
+        if rule.burst.is_some() {
+            misuse.push("`burst`");
+        }
+        if !misuse.is_empty() {
+            diags.push(
+                Diagnostic::error(
+                    codes::CONCURRENCY_MISUSE,
+                    w.span,
+                    format!("a concurrency limit cannot be combined with {}", misuse.join(" or ")),
+                )
+                .label("concurrency limit")
+                .with_related(rule.span, "in this rule")
+                .help("a slot frees when its request finishes, not after a time; put rate windows with these options in a rule of their own"),
+            );
         }
     }
     if let Some((b, span)) = rule.burst {

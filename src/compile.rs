@@ -51,6 +51,11 @@ pub struct DecisionTable {
     pub default_response: Option<usize>,
     /// Full-store behaviour.
     pub overflow: ir::Overflow,
+    /// For each entry of `inputs`: true when it is a path parameter, which
+    /// requests do not set by name.
+    pub params: Vec<bool>,
+    /// Header-name prefix for shadow decisions' headers.
+    pub shadow_prefix: Option<String>,
     /// The route index.
     pub routes: RouteIndex,
 }
@@ -82,6 +87,14 @@ pub struct RuleSpec {
     pub status: u16,
     /// Response.
     pub response: Option<usize>,
+    /// Decided and reported, never enforced.
+    pub shadow: bool,
+    /// Numeric attribute counted instead of the request's cost.
+    pub cost_attr: Option<AttrId>,
+    /// Counts only responses with these statuses (see `Limiter::report_response`).
+    pub counting: Vec<u16>,
+    /// Path parameters used in keys: attribute and segment index per path.
+    pub params: Vec<(AttrId, Vec<usize>)>,
     /// Source span.
     #[serde(skip)]
     pub span: Span,
@@ -93,10 +106,10 @@ pub struct RuleSpec {
 pub enum Limit {
     /// A constant.
     Const(u64),
-    /// The least of counters' values and `cap`.
+    /// The least of `cap` and products of counters, attributes, constants.
     Min {
-        /// Counters read (indices into [`DecisionTable::counters`]).
-        counters: Vec<usize>,
+        /// Terms computed per request.
+        terms: Vec<ir::Term>,
         /// Constant bound.
         cap: u64,
     },
@@ -168,6 +181,9 @@ pub struct GroupSpec {
     pub penalty_word: Option<u32>,
     /// An entry untouched this long holds state equal to a fresh one.
     pub horizon_ns: u64,
+    /// Words that must be zero before the entry may be reused (concurrency
+    /// counts: requests still in flight).
+    pub live_words: Vec<u32>,
 }
 
 /// A named counter.
@@ -385,6 +401,30 @@ impl RouteIndex {
     }
 }
 
+impl PathPattern {
+    /// True when the pattern matches these path segments.
+    pub fn matches(&self, segments: &[&str]) -> bool {
+        let mut i = 0;
+        for seg in &self.segments {
+            match seg {
+                PathSeg::Rest => return true,
+                PathSeg::Literal(l) => {
+                    if segments.get(i) != Some(&l.as_str()) {
+                        return false;
+                    }
+                }
+                PathSeg::Param(_) | PathSeg::Star => {
+                    if i >= segments.len() {
+                        return false;
+                    }
+                }
+            }
+            i += 1;
+        }
+        i == segments.len()
+    }
+}
+
 /// The ticks of the store's touch clock (2^30 ns, about 1.07 s).
 pub const TICK_SHIFT: u32 = 30;
 
@@ -397,7 +437,7 @@ pub fn compile(policy: &ir::Policy) -> DecisionTable {
         let group = GroupId(groups.len() as u32);
         let window_ns = match c.period {
             Period::Nanos(n) => n,
-            Period::Months(_) => 0,
+            Period::Months(_) | Period::Concurrent => 0,
         };
         groups.push(GroupSpec {
             owner: Owner::Counter(ci as u32),
@@ -405,6 +445,7 @@ pub fn compile(policy: &ir::Policy) -> DecisionTable {
             words: 1,
             penalty_word: None,
             horizon_ns: c.period.max_nanos().saturating_add(2 << TICK_SHIFT),
+            live_words: Vec::new(),
         });
         for (p, _) in &c.matcher.paths {
             routes.insert(p, c.matcher.methods, Target::Counter(ci as u32));
@@ -431,6 +472,11 @@ pub fn compile(policy: &ir::Policy) -> DecisionTable {
                 word += spec.words();
                 spec
             })
+            .collect();
+        let live_words: Vec<u32> = windows
+            .iter()
+            .filter(|w| w.period == Period::Concurrent)
+            .map(|w| w.word)
             .collect();
         let penalty_word = r.block.map(|_| {
             word += 1;
@@ -469,6 +515,7 @@ pub fn compile(policy: &ir::Policy) -> DecisionTable {
                 words: word,
                 penalty_word,
                 horizon_ns: longest.saturating_add(2 << TICK_SHIFT),
+                live_words: live_words.clone(),
             });
         }
         for (p, _) in &r.matcher.paths {
@@ -497,6 +544,10 @@ pub fn compile(policy: &ir::Policy) -> DecisionTable {
             block_ns: r.block.map(|(b, _)| b),
             status,
             response,
+            shadow: r.shadow,
+            cost_attr: r.cost_attr,
+            counting: r.counting.clone(),
+            params: r.params.clone(),
             span: r.span,
         });
     }
@@ -531,6 +582,8 @@ pub fn compile(policy: &ir::Policy) -> DecisionTable {
             .collect(),
         default_response: policy.default_response,
         overflow: policy.overflow,
+        params: policy.inputs.iter().map(|i| i.param).collect(),
+        shadow_prefix: policy.shadow_prefix.clone(),
         routes,
     }
 }
@@ -538,15 +591,15 @@ pub fn compile(policy: &ir::Policy) -> DecisionTable {
 fn window(w: &ir::Window, algorithm: Algorithm, burst: Option<u64>, word: u32) -> WindowSpec {
     let limit = match &w.limit {
         ir::LimitExpr::Const(n) => Limit::Const(*n),
-        ir::LimitExpr::Min { counters, cap } => Limit::Min {
-            counters: counters.clone(),
+        ir::LimitExpr::Min { terms, cap } => Limit::Min {
+            terms: terms.clone(),
             cap: *cap,
         },
     };
     let n = limit.bound().max(1);
     let window_ns = match w.period {
         Period::Nanos(ns) => ns,
-        Period::Months(_) => 0,
+        Period::Months(_) | Period::Concurrent => 0,
     };
     let emission_ns = (w.period.min_nanos() / n).max(1);
     WindowSpec {

@@ -73,6 +73,11 @@ pub mod codes {
     /// A derived limit on a rule that is not `fixed`.
     pub const DERIVED_NOT_FIXED: &str = "rl::derived_not_fixed";
 
+    /// A key names a `{param}` that some path of the rule lacks.
+    pub const PARAM_NOT_IN_PATH: &str = "rl::param_not_in_path";
+    /// A concurrency limit combined with an option it cannot have.
+    pub const CONCURRENCY_MISUSE: &str = "rl::concurrency_misuse";
+
     /// Every code, for docs and tests.
     pub const ALL: &[&str] = &[
         SYNTAX,
@@ -105,6 +110,8 @@ pub mod codes {
         BAD_INPUT,
         BAD_BLOCK,
         DERIVED_NOT_FIXED,
+        PARAM_NOT_IN_PATH,
+        CONCURRENCY_MISUSE,
     ];
 }
 

@@ -108,14 +108,26 @@ fn attrs_text(g: &GroupSpec, table: &DecisionTable) -> String {
 fn limit_text(l: &Limit, table: &DecisionTable) -> String {
     match l {
         Limit::Const(n) => n.to_string(),
-        Limit::Min { counters, cap } => {
-            let mut parts: Vec<String> = counters
+        Limit::Min { terms, cap } => {
+            let mut parts: Vec<String> = terms
                 .iter()
-                .map(|c| {
-                    table
-                        .counters
-                        .get(*c)
-                        .map_or("?".into(), |c| c.name.clone())
+                .map(|t| {
+                    let mut f: Vec<String> = Vec::new();
+                    if t.factor != 1 {
+                        f.push(t.factor.to_string());
+                    }
+                    f.extend(t.counters.iter().map(|c| {
+                        table
+                            .counters
+                            .get(*c)
+                            .map_or("?".into(), |c| c.name.clone())
+                    }));
+                    f.extend(
+                        t.attrs
+                            .iter()
+                            .map(|a| table.inputs.get(*a).map_or("?".into(), |a| a.clone())),
+                    );
+                    f.join(" * ")
                 })
                 .collect();
             parts.push(cap.to_string());
@@ -129,6 +141,7 @@ fn period_text(p: Period) -> String {
         Period::Months(1) => "calendar month (UTC)".into(),
         Period::Months(m) => format!("{m} calendar months (UTC)"),
         Period::Nanos(n) => format_nanos(n),
+        Period::Concurrent => "in flight at once".into(),
     }
 }
 

@@ -33,15 +33,19 @@ pub struct Policy {
     pub default_response: Option<usize>,
     /// `default overflow ...`.
     pub overflow: Overflow,
+    /// `default shadow_prefix "..."`: header-name prefix for shadow decisions.
+    pub shadow_prefix: Option<String>,
 }
 
-/// A declared attribute.
+/// A declared attribute, or a path parameter used in a key.
 #[derive(Clone, Debug)]
 pub struct Input {
     /// Its name.
     pub name: String,
-    /// Where it was declared.
+    /// Where it was declared (or first used, for a path parameter).
     pub span: Span,
+    /// True for a `{param}` of the path, which requests do not set.
+    pub param: bool,
 }
 
 /// Index of a declared attribute.
@@ -210,6 +214,8 @@ pub enum Period {
     Nanos(u64),
     /// A number of UTC calendar months.
     Months(u32),
+    /// Requests in flight at once (`N concurrent`), no window.
+    Concurrent,
 }
 
 impl Period {
@@ -218,6 +224,7 @@ impl Period {
         match self {
             Period::Nanos(n) => n,
             Period::Months(m) => u64::from(m).saturating_mul(31 * DAY),
+            Period::Concurrent => 0,
         }
     }
 
@@ -226,6 +233,7 @@ impl Period {
         match self {
             Period::Nanos(n) => n,
             Period::Months(m) => u64::from(m).saturating_mul(28 * DAY),
+            Period::Concurrent => u64::MAX,
         }
     }
 }
@@ -234,6 +242,7 @@ impl std::fmt::Display for Period {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match *self {
             Period::Months(m) => write!(f, "{m}mo"),
+            Period::Concurrent => f.write_str("concurrent"),
             Period::Nanos(n) => f.write_str(&format_nanos(n)),
         }
     }
@@ -271,13 +280,25 @@ pub const DAY: u64 = 24 * HOUR;
 pub enum LimitExpr {
     /// A constant.
     Const(u64),
-    /// The least of counters' current values and a constant.
+    /// The least of products of counters' current values, numeric request
+    /// attributes and constants, and of a constant bound.
     Min {
-        /// Counters read.
-        counters: Vec<usize>,
+        /// The non-constant arguments of `min`.
+        terms: Vec<Term>,
         /// The smallest constant argument.
         cap: u64,
     },
+}
+
+/// `factor * attr * counter ...`, computed per request.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Term {
+    /// Product of the constants.
+    pub factor: u64,
+    /// Numeric attributes multiplied in (absent or not a whole number: 0).
+    pub attrs: Vec<AttrId>,
+    /// Counters multiplied in (their current value).
+    pub counters: Vec<usize>,
 }
 
 impl LimitExpr {
@@ -332,6 +353,15 @@ pub struct Rule {
     pub status: Option<u16>,
     /// `respond NAME` or the default.
     pub response: Option<usize>,
+    /// `shadow`: decided and reported, never enforced.
+    pub shadow: bool,
+    /// `cost ATTR`: the numeric attribute counted instead of the request's cost.
+    pub cost_attr: Option<AttrId>,
+    /// `counting 401|403`: counts only responses with these statuses.
+    pub counting: Vec<u16>,
+    /// Path parameters used as key attributes: the attribute and its segment
+    /// index in each of the rule's path patterns.
+    pub params: Vec<(AttrId, Vec<usize>)>,
 }
 
 /// A named counter.
@@ -445,11 +475,14 @@ pub enum Var {
     Status,
     /// `${now}`
     Now,
+    /// `${reason}`: why a request was rejected (`rate_limited`, `blocked`,
+    /// `too_many_in_flight`, `store_full`), empty when admitted.
+    Reason,
 }
 
 impl Var {
     /// Every placeholder name and its variant.
-    pub const ALL: [(&'static str, Var); 11] = [
+    pub const ALL: [(&'static str, Var); 12] = [
         ("limit", Var::Limit),
         ("remaining", Var::Remaining),
         ("used", Var::Used),
@@ -461,6 +494,7 @@ impl Var {
         ("policy", Var::Policy),
         ("status", Var::Status),
         ("now", Var::Now),
+        ("reason", Var::Reason),
     ];
 
     /// Whether the `*` (every window) form exists.
@@ -495,7 +529,9 @@ pub fn lower(file: &ast::File, source: &Source) -> (Policy, Diagnostics) {
         header_sets: Vec::new(),
         default_response: None,
         overflow: Overflow::Reject,
+        shadow_prefix: None,
     };
+    let mut shadow_all = false;
     cx.declare(&file.items, 0);
     // Defaults and named declarations first, so rules may use them in any order.
     let mut default_algorithm: Option<(Algorithm, Span)> = None;
@@ -540,6 +576,25 @@ pub fn lower(file: &ast::File, source: &Source) -> (Policy, Diagnostics) {
                         };
                     }
                 }
+                ast::Default::Shadow(_) => shadow_all = true,
+                ast::Default::ShadowPrefix(p) => {
+                    if p.value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    {
+                        policy.shadow_prefix = Some(p.value.clone());
+                    } else {
+                        cx.diags.push(
+                            Diagnostic::error(
+                                codes::BAD_STRING,
+                                p.span,
+                                format!("`{}` cannot start a header name", p.value.escape_debug()),
+                            )
+                            .label("not a header-name prefix")
+                            .help("use letters, digits and `-`, e.g. `\"Beta-\"`"),
+                        );
+                    }
+                }
             },
             ast::Item::Headers(h) => {
                 let set = cx.header_set(h);
@@ -559,6 +614,7 @@ pub fn lower(file: &ast::File, source: &Source) -> (Policy, Diagnostics) {
     let defaults = RuleDefaults {
         algorithm: default_algorithm.map_or(Algorithm::Sliding, |(a, _)| a),
         response: policy.default_response,
+        shadow: shadow_all,
     };
     cx.rules(&file.items, &[], &defaults, &mut policy.rules);
     policy.inputs = cx.inputs;
@@ -585,6 +641,7 @@ fn parse_algorithm(s: &str) -> Option<Algorithm> {
 struct RuleDefaults {
     algorithm: Algorithm,
     response: Option<usize>,
+    shadow: bool,
 }
 
 struct Lower {
@@ -623,6 +680,7 @@ impl Lower {
                             self.inputs.push(Input {
                                 name: n.name.clone(),
                                 span: n.span,
+                                param: false,
                             });
                         }
                     }
@@ -1321,10 +1379,17 @@ impl Lower {
         defaults: &RuleDefaults,
     ) -> Option<Rule> {
         let matcher = self.matcher(&r.matcher, outer);
-        let key = r.key.as_ref().map(|k| self.key(k)).unwrap_or_default();
+        let mut params = Vec::new();
+        let key = match &r.key {
+            Some(k) => self.rule_key(k, &r.matcher.paths, &mut params),
+            None => Vec::new(),
+        };
         let mut windows = Vec::new();
         for rate in &r.rates {
-            let period = self.duration(&rate.window, "window");
+            let period = match &rate.window {
+                Some(w) => self.duration(w, "window"),
+                None => Some(Period::Concurrent),
+            };
             let limit = self.limit(&rate.limit);
             if let (Some(period), Some(limit)) = (period, limit) {
                 windows.push(Window {
@@ -1343,8 +1408,20 @@ impl Lower {
         let mut seen_response: Option<Span> = None;
         let mut seen_status: Option<Span> = None;
         let mut seen_burst: Option<Span> = None;
+        let mut shadow = defaults.shadow;
+        let mut cost_attr = None;
+        let mut counting = Vec::new();
         for o in &r.options {
             match o {
+                ast::RuleOption::Shadow(_) => shadow = true,
+                ast::RuleOption::Cost(a, _) => cost_attr = self.attr(a),
+                ast::RuleOption::Counting(statuses, _) => {
+                    for n in statuses {
+                        if let Some(v) = self.status(n) {
+                            counting.push(v);
+                        }
+                    }
+                }
                 ast::RuleOption::Algorithm(a) => {
                     if let Some((_, prev)) = algorithm {
                         self.conflict(a.span, prev, "algorithm");
@@ -1393,6 +1470,7 @@ impl Lower {
                     } else if let Some(p) = self.duration(d, "penalty") {
                         match p {
                             Period::Nanos(ns) => block = Some((ns, *span)),
+                            Period::Concurrent => {}
                             Period::Months(_) => self.diags.push(
                                 Diagnostic::error(
                                     codes::BAD_UNIT,
@@ -1442,7 +1520,77 @@ impl Lower {
             block,
             status,
             response,
+            shadow,
+            cost_attr,
+            counting,
+            params,
         })
+    }
+
+    /// A rule's key: attributes, or `{param}`s that every path of the rule has.
+    fn rule_key(
+        &mut self,
+        k: &ast::Key,
+        paths: &[ast::PathPat],
+        params: &mut Vec<(AttrId, Vec<usize>)>,
+    ) -> Vec<KeyGroup> {
+        let mut groups = Vec::new();
+        for g in &k.groups {
+            let mut group = Vec::new();
+            for a in g {
+                if self.input_ix.contains_key(&a.name) {
+                    group.extend(self.attr(a));
+                    continue;
+                }
+                let positions: Vec<Option<usize>> = paths
+                    .iter()
+                    .map(|p| {
+                        p.segments
+                            .iter()
+                            .position(|s| matches!(s, ast::Segment::Param(i) if i.name == a.name))
+                    })
+                    .collect();
+                if positions.iter().any(Option::is_some) {
+                    if positions.iter().all(Option::is_some) {
+                        let id = self.param_attr(a);
+                        if !params.iter().any(|(x, _)| *x == id) {
+                            params.push((id, positions.into_iter().flatten().collect()));
+                        }
+                        group.push(id);
+                    } else {
+                        self.diags.push(
+                            Diagnostic::error(
+                                codes::PARAM_NOT_IN_PATH,
+                                a.span,
+                                format!("`{{{}}}` is not a parameter of every path of this rule", a.name),
+                            )
+                            .label("path parameter missing from some paths")
+                            .help("a key taken from the path needs the parameter in every path alternative; split the rule"),
+                        );
+                    }
+                    continue;
+                }
+                group.extend(self.attr(a));
+            }
+            groups.push(group);
+        }
+        groups
+    }
+
+    /// The pseudo-attribute of a path parameter used in a key.
+    fn param_attr(&mut self, a: &ast::Ident) -> AttrId {
+        let key = format!("{{{}}}", a.name);
+        if let Some(&ix) = self.input_ix.get(&key) {
+            return ix;
+        }
+        let ix = self.inputs.len();
+        self.input_ix.insert(key.clone(), ix);
+        self.inputs.push(Input {
+            name: key,
+            span: a.span,
+            param: true,
+        });
+        ix
     }
 
     fn conflict(&mut self, span: Span, prev: Span, what: &str) {
@@ -1459,70 +1607,102 @@ impl Lower {
     }
 
     fn limit(&mut self, l: &ast::Limit) -> Option<LimitExpr> {
-        match l {
-            ast::Limit::Number(n) => {
-                let v = self.number(n, "limit")?;
-                if v == 0 {
-                    self.diags.push(
-                        Diagnostic::error(codes::ZERO_LIMIT, n.span, "a limit of zero admits nothing")
-                            .label("zero")
-                            .help("to refuse every request, use a gateway rule; a rate limit needs at least 1"),
-                    );
-                    return None;
-                }
-                Some(LimitExpr::Const(v))
-            }
-            ast::Limit::Min(args, span) => {
-                let mut counters = Vec::new();
-                let mut cap: Option<u64> = None;
-                let mut ok = true;
-                for a in args {
-                    match a {
-                        ast::MinArg::Number(n) => match self.number(n, "limit") {
-                            Some(0) => {
+        let (products, span, is_min) = match l {
+            ast::Limit::Product(p) => (std::slice::from_ref(p), p.span, false),
+            ast::Limit::Min(args, span) => (args.as_slice(), *span, true),
+        };
+        let mut terms = Vec::new();
+        let mut cap: Option<u64> = None;
+        let mut ok = true;
+        for p in products {
+            let mut term = Term {
+                factor: 1,
+                attrs: Vec::new(),
+                counters: Vec::new(),
+            };
+            for f in &p.factors {
+                match f {
+                    ast::Factor::Number(n) => match self.number(n, "limit") {
+                        Some(v) => match term.factor.checked_mul(v) {
+                            Some(x) => term.factor = x,
+                            None => {
                                 ok = false;
                                 self.diags.push(
                                     Diagnostic::error(
-                                        codes::ZERO_LIMIT,
-                                        n.span,
-                                        "a limit of zero admits nothing",
+                                        codes::NUMBER_OVERFLOW,
+                                        p.span,
+                                        "this product overflows 64 bits",
                                     )
-                                    .label("zero")
-                                    .help("the bound of `min` must be at least 1"),
+                                    .label("too large")
+                                    .help("use smaller factors"),
                                 );
                             }
-                            Some(v) => cap = Some(cap.map_or(v, |c| c.min(v))),
-                            None => ok = false,
                         },
-                        ast::MinArg::Counter(c) => match self.counters_ix.get(&c.name) {
-                            Some((ix, _)) => counters.push(*ix),
-                            None => {
-                                ok = false;
-                                let known = self.counters_ix.keys().cloned().collect();
-                                self.unknown_ref(c, "counter", known);
-                            }
-                        },
+                        None => ok = false,
+                    },
+                    ast::Factor::Name(name) => {
+                        if let Some((ix, _)) = self.counters_ix.get(&name.name) {
+                            term.counters.push(*ix);
+                        } else if self.input_ix.contains_key(&name.name) {
+                            term.attrs.extend(self.attr(name));
+                        } else {
+                            ok = false;
+                            let mut known: Vec<String> = self.counters_ix.keys().cloned().collect();
+                            known.extend(
+                                self.inputs
+                                    .iter()
+                                    .filter(|i| !i.param)
+                                    .map(|i| i.name.clone()),
+                            );
+                            let help = match did_you_mean(&name.name, known.iter().map(String::as_str)) {
+                                Some(s) => format!("did you mean `{s}`?"),
+                                None => "a limit may use numbers, declared counters and declared numeric attributes".to_string(),
+                            };
+                            self.diags.push(
+                                Diagnostic::error(
+                                    codes::UNKNOWN_COUNTER,
+                                    name.span,
+                                    format!("unknown counter or attribute `{}`", name.name),
+                                )
+                                .label("not declared")
+                                .help(help),
+                            );
+                        }
                     }
-                }
-                let Some(cap) = cap else {
-                    if ok {
-                        self.diags.push(
-                            Diagnostic::error(codes::UNBOUNDED_LIMIT, *span, "`min(...)` has no constant bound")
-                                .label("only counters")
-                                .help("add the largest limit it may reach, e.g. `min(users_created, 1000)`"),
-                        );
-                    }
-                    return None;
-                };
-                if !ok {
-                    return None;
-                }
-                if counters.is_empty() {
-                    Some(LimitExpr::Const(cap))
-                } else {
-                    Some(LimitExpr::Min { counters, cap })
                 }
             }
+            if term.factor == 0 {
+                ok = false;
+                self.diags.push(
+                    Diagnostic::error(codes::ZERO_LIMIT, p.span, "a limit of zero admits nothing")
+                        .label("zero")
+                        .help(if is_min {
+                            "the bound of `min` must be at least 1"
+                        } else {
+                            "to refuse every request, use a gateway rule; a rate limit needs at least 1"
+                        }),
+                );
+            } else if term.attrs.is_empty() && term.counters.is_empty() {
+                cap = Some(cap.map_or(term.factor, |c: u64| c.min(term.factor)));
+            } else {
+                terms.push(term);
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let Some(cap) = cap else {
+            self.diags.push(
+                Diagnostic::error(codes::UNBOUNDED_LIMIT, span, "this limit has no constant bound")
+                    .label("only counters or attributes")
+                    .help("wrap it in `min` with the largest limit it may reach, e.g. `min(users_created, 1000)`"),
+            );
+            return None;
+        };
+        if terms.is_empty() {
+            Some(LimitExpr::Const(cap))
+        } else {
+            Some(LimitExpr::Min { terms, cap })
         }
     }
 }

@@ -5,6 +5,12 @@
 //! Out: one JSON line per input line, in order:
 //! `{"allowed": false, "status": 429, "rule": "...", "retry_after": 3.5, "headers": {...}, "body": {...}}`,
 //! or `{"error": "line 7: ..."}` for a line that cannot be read.
+//!
+//! Optional fields of a request line: `duration` (seconds in flight: the
+//! concurrency slots it holds free at `at + duration`; without it they free
+//! at once), `actual_cost` (settles the admitted request with this cost),
+//! `response_status` (reported to rules that count responses). When a rule
+//! in `shadow` mode applies, the output line has a `"shadow"` object.
 
 use crate::eval::{Decision, Limiter, ManualClock, Request};
 use serde_json::{json, Map, Value};
@@ -22,6 +28,12 @@ pub struct TraceLine {
     pub attrs: Vec<(String, String)>,
     /// Cost.
     pub cost: u64,
+    /// Time in flight, ns.
+    pub duration_ns: Option<u64>,
+    /// Actual cost to settle with.
+    pub actual_cost: Option<u64>,
+    /// Status of the response.
+    pub response_status: Option<u16>,
 }
 
 /// Longest trace line accepted, in bytes.
@@ -91,23 +103,67 @@ pub fn parse_line(text: &str, lineno: usize) -> Result<TraceLine, String> {
             .ok_or_else(|| err(format!("`cost` must be a whole number >= 0, got {n}")))?,
         Some(_) => return Err(err("`cost` must be a number".into())),
     };
+    let duration_ns = match o.get("duration") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(d) if d.is_finite() && (0.0..=1e9).contains(&d) => Some((d * 1e9).round() as u64),
+            _ => {
+                return Err(err(format!(
+                    "`duration` must be seconds in 0..=1e9, got {n}"
+                )))
+            }
+        },
+        Some(_) => return Err(err("`duration` must be a number of seconds".into())),
+    };
+    let actual_cost = match o.get("actual_cost") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(n.as_u64().ok_or_else(|| {
+            err(format!(
+                "`actual_cost` must be a whole number >= 0, got {n}"
+            ))
+        })?),
+        Some(_) => return Err(err("`actual_cost` must be a number".into())),
+    };
+    let response_status = match o.get("response_status") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(s) if (100..=599).contains(&s) => u16::try_from(s).ok(),
+            _ => {
+                return Err(err(format!(
+                    "`response_status` must be an HTTP status, got {n}"
+                )))
+            }
+        },
+        Some(_) => return Err(err("`response_status` must be a number".into())),
+    };
     Ok(TraceLine {
         at_ns,
         method,
         path,
         attrs,
         cost,
+        duration_ns,
+        actual_cost,
+        response_status,
     })
 }
 
-/// Runs one request on the limiter at its time.
+/// Runs one request on the limiter at its time, then settles it
+/// (`actual_cost`) and reports its response (`response_status`).
 pub fn run_line<'l>(limiter: &'l Limiter<ManualClock>, line: &TraceLine) -> Decision<'l> {
     limiter.clock().set(line.at_ns);
     let mut req = Request::new(&line.method, &line.path).cost(line.cost);
     for (k, v) in &line.attrs {
         req = req.attr(k, v);
     }
-    limiter.check_at(&req, line.at_ns)
+    let mut d = limiter.check_at(&req, line.at_ns);
+    if let Some(actual) = line.actual_cost {
+        limiter.settle(&mut d, actual);
+    }
+    if let Some(status) = line.response_status {
+        limiter.report_response_at(&req, status, line.at_ns);
+    }
+    d
 }
 
 /// A decision as a replay output object.
@@ -120,14 +176,29 @@ pub fn decision_json(d: &Decision<'_>) -> Value {
     let body = d
         .body()
         .map(|b| serde_json::from_str::<Value>(&b).unwrap_or(Value::String(b)));
-    json!({
+    let mut out = json!({
         "allowed": d.allowed(),
         "status": d.status(),
         "rule": d.rule(),
         "retry_after": d.retry_after_ns().map(|ns| ns as f64 / 1e9),
         "headers": headers,
         "body": body,
-    })
+    });
+    if let Some(sh) = d.shadow() {
+        let headers: Map<String, Value> = d
+            .shadow_headers()
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        out["shadow"] = json!({
+            "allowed": sh.allowed,
+            "rule": sh.rule.and_then(|r| d.rule_id(r)),
+            "retry_after": sh.retry_after_ns.map(|ns| ns as f64 / 1e9),
+            "reason": sh.reason.map(|r| r.code()),
+            "headers": headers,
+        });
+    }
+    out
 }
 
 /// Per-rule totals for `--summary`.
@@ -176,6 +247,8 @@ pub fn run<R: std::io::BufRead, W: std::io::Write>(
 ) -> std::io::Result<Summary> {
     let mut summary = Summary::default();
     let mut last_at = 0u64;
+    // Admitted requests still in flight: (time they finish, their permit).
+    let mut in_flight: Vec<(u64, Decision<'_>)> = Vec::new();
     for (i, line) in input.split(b'\n').enumerate() {
         let line = line?;
         let lineno = i + 1;
@@ -206,9 +279,14 @@ pub fn run<R: std::io::BufRead, W: std::io::Write>(
         match parsed {
             Ok(l) => {
                 last_at = l.at_ns;
+                // Requests that finished by now give their slots back.
+                in_flight.retain(|(end, _)| *end > l.at_ns);
                 let d = run_line(limiter, &l);
                 summary.add(&d);
                 writeln!(out, "{}", decision_json(&d))?;
+                if let Some(dur) = l.duration_ns.filter(|_| d.slots_held() > 0) {
+                    in_flight.push((l.at_ns.saturating_add(dur), d));
+                }
             }
             Err(e) => {
                 summary.errors += 1;

@@ -5,20 +5,22 @@
 
 use rlc::{Limiter, ManualClock, Policy, Request};
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 struct Counting;
 
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // Only allocations of the thread under test count: tests run in parallel.
+    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static ALLOCS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 // SAFETY is not needed: `GlobalAlloc` is an unsafe trait, so this test binary
 // opts out of the crate's `forbid(unsafe_code)` lint locally.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        if COUNTING.with(|c| c.get()) {
+            ALLOCS.with(|a| a.set(a.get() + 1));
         }
         // SAFETY: forwarding the caller's layout to the system allocator.
         unsafe { System.alloc(layout) }
@@ -35,11 +37,11 @@ static GLOBAL: Counting = Counting;
 const S: u64 = 1_000_000_000;
 
 fn count_allocs(f: impl FnOnce()) -> usize {
-    ALLOCS.store(0, Ordering::SeqCst);
-    COUNTING.store(true, Ordering::SeqCst);
+    ALLOCS.with(|a| a.set(0));
+    COUNTING.with(|c| c.set(true));
     f();
-    COUNTING.store(false, Ordering::SeqCst);
-    ALLOCS.load(Ordering::SeqCst)
+    COUNTING.with(|c| c.set(false));
+    ALLOCS.with(|a| a.get())
 }
 
 #[test]

@@ -7,7 +7,10 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 fn rlc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rlc")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_rlc"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn rlc_stdin(args: &[&str], input: &str) -> Output {
@@ -18,7 +21,12 @@ fn rlc_stdin(args: &[&str], input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -45,7 +53,12 @@ fn check_vendor_policies_is_clean() {
         "policies/finch.rl",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stderr).matches(": ok (0 errors, 0 warnings)").count(), 5);
+    assert_eq!(
+        text(&out.stderr)
+            .matches(": ok (0 errors, 0 warnings)")
+            .count(),
+        5
+    );
 }
 
 #[test]
@@ -53,7 +66,10 @@ fn check_reports_errors_with_exit_1() {
     let out = rlc(&["check", "tests/ui/many_errors.rl"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("rl::unknown_method") && err.contains("did you mean `POST`?"), "{err}");
+    assert!(
+        err.contains("rl::unknown_method") && err.contains("did you mean `POST`?"),
+        "{err}"
+    );
     assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"));
 }
 
@@ -79,7 +95,10 @@ fn missing_file_directory_and_non_utf8_are_one_line_and_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("error: cannot read `no/such/file.rl`"), "{err}");
+    assert!(
+        err.starts_with("error: cannot read `no/such/file.rl`"),
+        "{err}"
+    );
 
     let out = rlc(&["check", "policies"]);
     assert_eq!(out.status.code(), Some(2));
@@ -138,8 +157,15 @@ fn replay_outputs_one_line_per_input_line_and_marks_bad_lines() {
         "replay.rl",
         b"input key, ip\nheaders h { \"Retry-After\" = \"${retry_after}\" on reject }\nresponse r { headers h body `{\"rule\": \"${rule}\"}` }\ndefault respond r\ntok: POST /tokens by key&ip: 1/10s fixed\n",
     );
-    let out = rlc_stdin(&["replay", policy.to_str().unwrap(), "-", "--summary"], trace);
-    assert_eq!(out.status.code(), Some(1), "a malformed line makes the exit code 1");
+    let out = rlc_stdin(
+        &["replay", policy.to_str().unwrap(), "-", "--summary"],
+        trace,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a malformed line makes the exit code 1"
+    );
     let lines: Vec<serde_json::Value> = text(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -147,7 +173,10 @@ fn replay_outputs_one_line_per_input_line_and_marks_bad_lines() {
     assert_eq!(lines.len(), 5);
     assert_eq!(lines[0]["allowed"], true);
     assert_eq!(lines[0]["rule"], "tok");
-    assert!(lines[1]["error"].as_str().unwrap().starts_with("line 2: not JSON"));
+    assert!(lines[1]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("line 2: not JSON"));
     assert_eq!(lines[2]["allowed"], false);
     assert_eq!(lines[2]["status"], 429);
     // 1700000000 is 1700000000 mod 10 = 0: the window ends at ...010.
@@ -155,9 +184,15 @@ fn replay_outputs_one_line_per_input_line_and_marks_bad_lines() {
     assert_eq!(lines[2]["headers"]["Retry-After"], "10");
     assert_eq!(lines[2]["body"]["rule"], "tok");
     assert!(lines[3]["error"].as_str().unwrap().contains("back in time"));
-    assert!(lines[4]["error"].as_str().unwrap().contains("must start with `/`"));
+    assert!(lines[4]["error"]
+        .as_str()
+        .unwrap()
+        .contains("must start with `/`"));
     let err = text(&out.stderr);
-    assert!(err.contains("1 allowed, 1 rejected, 3 unreadable lines"), "{err}");
+    assert!(
+        err.contains("1 allowed, 1 rejected, 3 unreadable lines"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -165,7 +200,10 @@ fn explain_policy_and_request() {
     let out = rlc(&["explain", "policies/basis-theory.rl"]);
     assert_eq!(out.status.code(), Some(0));
     let s = text(&out.stdout);
-    assert!(s.contains("tokens_create") && s.contains("counter slots"), "{s}");
+    assert!(
+        s.contains("tokens_create") && s.contains("counter slots"),
+        "{s}"
+    );
     let out = rlc(&[
         "explain",
         "policies/basis-theory.rl",

@@ -39,7 +39,7 @@ fn the_card_line_parses_exactly_as_written() {
     let names: Vec<&str> = key.groups[0].iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, ["key", "ip"]);
     assert_eq!(r.rates.len(), 1);
-    assert_eq!(r.rates[0].window.unit.name, "s");
+    assert_eq!(r.rates[0].window.as_ref().unwrap().unit.name, "s");
     assert!(matches!(r.options[..], [RuleOption::Throttle(_)]));
     let t = table("input key, ip\nPOST /tokens by key&ip: 200/10s throttle\n");
     assert_eq!(t.rules[0].windows[0].limit.bound(), 200);
@@ -189,8 +189,10 @@ fn counters_and_derived_limits() {
     assert_eq!(t.counters[0].name, "users_created");
     assert_eq!(t.counters[0].period, Period::Nanos(DAY));
     match &t.rules[0].windows[0].limit {
-        Limit::Min { counters, cap } => {
-            assert_eq!(counters, &vec![0]);
+        Limit::Min { terms, cap } => {
+            assert_eq!(terms.len(), 1);
+            assert_eq!(terms[0].counters, vec![0]);
+            assert_eq!(terms[0].factor, 1);
             assert_eq!(*cap, 1000);
         }
         other => panic!("{other:?}"),

@@ -130,6 +130,26 @@ pub fn fixed(
     }
 }
 
+/// A concurrency limit: `v` requests in flight, at most `limit`. No time
+/// frees a slot, a finishing request does: a rejection has no retry time.
+pub fn concurrent(v: u64, now: u64, cost: u64, limit: u64) -> (Verdict, WindowReport) {
+    let mut r = WindowReport {
+        limit,
+        used: v.min(limit),
+        remaining: limit.saturating_sub(v),
+        reset_ns: now,
+        window_ns: 0,
+    };
+    match v.checked_add(cost) {
+        Some(after) if after <= limit => {
+            r.used = after;
+            r.remaining = limit - after;
+            (Verdict::Admit(after), r)
+        }
+        _ => (Verdict::Reject(None), r),
+    }
+}
+
 /// Bits of a sliding word's count.
 pub const COUNT_BITS: u32 = 24;
 const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;

@@ -102,10 +102,59 @@ pub enum Reason {
     Blocked,
     /// The key store had no room for a new key (`default overflow reject`).
     StoreFull,
+    /// Too many requests in flight (`N concurrent`).
+    Concurrency,
+}
+
+impl Reason {
+    /// The reason code used in headers and bodies (`${reason}`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::Limit => "rate_limited",
+            Reason::Blocked => "blocked",
+            Reason::StoreFull => "store_full",
+            Reason::Concurrency => "too_many_in_flight",
+        }
+    }
+}
+
+/// What the rules in `shadow` mode would have decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shadow {
+    /// False when a shadow rule would have rejected the request.
+    pub allowed: bool,
+    /// The shadow rule that would have rejected it (the one freeing last),
+    /// or the applicable shadow rule with the least remaining capacity.
+    pub rule: Option<RuleId>,
+    /// Its retry-after, when it would have rejected.
+    pub retry_after_ns: Option<u64>,
+    /// Why it would have rejected.
+    pub reason: Option<Reason>,
+    /// Figures of its windows.
+    pub windows: SmallVec<[WindowReport; 4]>,
+    /// The reported window.
+    pub window: usize,
+}
+
+/// One window a decision charged, kept so that the charge can be settled
+/// (`Limiter::settle`) or, for concurrency limits, released.
+#[derive(Clone, Copy)]
+struct Charge<'t> {
+    word: &'t AtomicU64,
+    window: &'t WindowSpec,
+    cost: u64,
+    /// The state written (for sliding windows: the granule charged).
+    new: u64,
+    /// Whether `Limiter::settle` applies to it (the rule counts the
+    /// request's cost, not an attribute).
+    settles: bool,
 }
 
 /// The verdict on one request.
-#[derive(Clone, Debug)]
+///
+/// An admitted decision that holds concurrency slots (`N concurrent`) is the
+/// permit: the slots are released when it is dropped, also when the caller
+/// unwinds from a panic.
 pub struct Decision<'t> {
     table: &'t DecisionTable,
     allowed: bool,
@@ -116,6 +165,28 @@ pub struct Decision<'t> {
     now: u64,
     window: usize,
     windows: SmallVec<[WindowReport; 4]>,
+    shadow: Option<Shadow>,
+    charges: SmallVec<[Charge<'t>; 6]>,
+}
+
+impl std::fmt::Debug for Decision<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decision")
+            .field("allowed", &self.allowed)
+            .field("status", &self.status)
+            .field("rule", &self.rule())
+            .field("reason", &self.reason)
+            .field("retry_after_ns", &self.retry_after_ns)
+            .field("windows", &self.windows)
+            .field("shadow", &self.shadow)
+            .finish()
+    }
+}
+
+impl Drop for Decision<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 impl<'t> Decision<'t> {
@@ -131,7 +202,8 @@ impl<'t> Decision<'t> {
 
     /// Time before the same request alone would be admitted. `None` when
     /// allowed, and when rejected with no wait that helps (cost above the
-    /// limit, or a full store).
+    /// limit, a full store, or a concurrency limit, which frees when a
+    /// request finishes rather than at a known time).
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         self.retry_after_ns.map(std::time::Duration::from_nanos)
     }
@@ -177,14 +249,59 @@ impl<'t> Decision<'t> {
         self.table
     }
 
+    /// What rules in `shadow` mode would have decided; `None` when no shadow
+    /// rule applies.
+    pub fn shadow(&self) -> Option<&Shadow> {
+        self.shadow.as_ref()
+    }
+
+    /// The id of a rule.
+    pub fn rule_id(&self, r: RuleId) -> Option<&'t str> {
+        self.table.rules.get(r.0 as usize).map(|r| r.id.as_str())
+    }
+
     /// The response headers (rendered now, in declaration order).
     pub fn headers(&self) -> Vec<(String, String)> {
         render::headers(self)
     }
 
+    /// The shadow rule's headers, with the policy's `shadow_prefix` before
+    /// each name; empty without a prefix or a shadow rule.
+    pub fn shadow_headers(&self) -> Vec<(String, String)> {
+        render::shadow_headers(self)
+    }
+
     /// The rejection body (rendered now), if the response has one.
     pub fn body(&self) -> Option<String> {
         render::body(self)
+    }
+
+    /// Concurrency slots held by this decision.
+    pub fn slots_held(&self) -> u64 {
+        self.charges
+            .iter()
+            .filter(|c| c.window.period == Period::Concurrent)
+            .map(|c| c.cost)
+            .sum()
+    }
+
+    /// Releases the concurrency slots now (dropping the decision does it too).
+    pub fn release(&mut self) {
+        for c in self.charges.iter_mut() {
+            if c.window.period == Period::Concurrent && c.cost > 0 {
+                let cost = c.cost;
+                let _ = c
+                    .word
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                        Some(v.saturating_sub(cost))
+                    });
+                c.cost = 0;
+            }
+        }
+    }
+
+    pub(crate) fn reported(&self) -> (Option<RuleId>, &[WindowReport], usize) {
+        (self.rule, &self.windows, self.window)
     }
 }
 
@@ -232,6 +349,14 @@ impl<C: Clock> Limiter<C, MemoryStore> {
     }
 }
 
+/// The rules and counters one request touches.
+struct Collected<'s, 'r> {
+    cost: u64,
+    values: SmallVec<[Option<&'r str>; 8]>,
+    touches: SmallVec<[Touch<'s>; 8]>,
+    counters: SmallVec<[(&'s [AtomicU64], usize); 4]>,
+}
+
 impl<C: Clock, S: Store> Limiter<C, S> {
     /// A limiter over any store.
     pub fn with_store(policy: crate::Policy, clock: C, store: S) -> Self {
@@ -265,21 +390,170 @@ impl<C: Clock, S: Store> Limiter<C, S> {
 
     /// Decides on `req` at `now` (ns since the Unix epoch).
     pub fn check_at(&self, req: &Request<'_>, now: u64) -> Decision<'_> {
+        match self.collect(req, now) {
+            Ok(c) => {
+                if c.touches.is_empty() {
+                    // No rule applies: admit, and count in the named counters.
+                    self.count(&c.counters, req.cost, now);
+                    return self.admitted(None, SmallVec::new(), 0, now);
+                }
+                self.decide(&c, now)
+            }
+            Err((ri, status)) => self.reject_full(ri, status, now),
+        }
+    }
+
+    /// Reports the status of the response to `req` (at `now`): rules with
+    /// `counting STATUS|...` count it when the status is one of theirs, and
+    /// start their `block` penalty when that goes over their limit.
+    pub fn report_response_at(&self, req: &Request<'_>, status: u16, now: u64) {
+        let Ok(c) = self.collect(req, now) else {
+            return;
+        };
         let t = &*self.table;
-        let mut values: SmallVec<[Option<&str>; 8]> = SmallVec::from_elem(None, t.inputs.len());
-        for (k, v) in &req.attrs {
-            if let Some(i) = t.inputs.iter().position(|n| n == k) {
+        for touch in &c.touches {
+            let rule = &t.rules[touch.rule as usize];
+            if !rule.counting.contains(&status) {
+                continue;
+            }
+            let mut over = false;
+            for w in &rule.windows {
+                let limit = self.limit_of(w, &c.values, now);
+                loop {
+                    let old = current(w, touch.words);
+                    match judge_word(w, old, touch.words, now, touch.cost, limit).0 {
+                        Judged::Admit { new, roll } => {
+                            if let Some((slot, val)) = roll {
+                                touch.words[w.word as usize + 1 + slot]
+                                    .fetch_max(val, Ordering::AcqRel);
+                            }
+                            if touch.words[w.word as usize]
+                                .compare_exchange_weak(
+                                    old,
+                                    new,
+                                    Ordering::AcqRel,
+                                    Ordering::Acquire,
+                                )
+                                .is_ok()
+                            {
+                                break;
+                            }
+                        }
+                        Judged::Reject(_) => {
+                            over = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            if over {
+                self.start_penalty(rule, touch, now);
+            }
+        }
+    }
+
+    /// [`Limiter::report_response_at`] at the clock's time.
+    pub fn report_response(&self, req: &Request<'_>, status: u16) {
+        self.report_response_at(req, status, self.clock.now());
+    }
+
+    /// Settles an admitted decision with the request's actual cost: every
+    /// window it charged is refunded or charged the difference. Windows that
+    /// have moved on since are left as they are (a refund there is lost,
+    /// which errs on the side of rejecting). Settling twice applies the
+    /// second difference too: the decision remembers what it charged.
+    pub fn settle(&self, d: &mut Decision<'_>, actual_cost: u64) {
+        if !d.allowed {
+            return;
+        }
+        let now = d.now;
+        for c in d.charges.iter_mut().filter(|c| c.settles) {
+            let w = c.window;
+            let (more, delta) = if actual_cost >= c.cost {
+                (true, actual_cost - c.cost)
+            } else {
+                (false, c.cost - actual_cost)
+            };
+            if delta == 0 {
+                continue;
+            }
+            let charged = c.new;
+            let _ = c
+                .word
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| match w.period {
+                    Period::Concurrent => Some(if more {
+                        v.saturating_add(delta)
+                    } else {
+                        v.saturating_sub(delta)
+                    }),
+                    _ => match w.algorithm {
+                        Algorithm::Bucket => {
+                            let d = delta.saturating_mul(w.emission_ns);
+                            Some(if more {
+                                v.saturating_add(d)
+                            } else {
+                                v.saturating_sub(d)
+                            })
+                        }
+                        Algorithm::Fixed => {
+                            let (k, _) = fixed_window(w.period, w.window_ns, now);
+                            let base = k.saturating_mul(w.stride);
+                            if v < base || v > base.saturating_add(w.stride) {
+                                return None;
+                            }
+                            Some(if more {
+                                v.saturating_add(delta).min(base.saturating_add(w.stride))
+                            } else {
+                                v.saturating_sub(delta).max(base)
+                            })
+                        }
+                        Algorithm::Sliding => {
+                            let (ik, ic) = algo::unpack(v);
+                            let (ck, _) = algo::unpack(charged);
+                            if more && ik >= ck {
+                                Some(algo::pack(
+                                    ik,
+                                    (ic + delta).min((1 << algo::COUNT_BITS) - 1),
+                                ))
+                            } else if !more && ik == ck {
+                                Some(algo::pack(ik, ic.saturating_sub(delta)))
+                            } else {
+                                None
+                            }
+                        }
+                    },
+                });
+            c.cost = actual_cost;
+        }
+    }
+
+    /// Finds the rules and counters a request touches, creating key state.
+    /// `Err` when a key store is full and the policy rejects then.
+    fn collect<'s, 'r>(
+        &'s self,
+        req: &Request<'r>,
+        now: u64,
+    ) -> Result<Collected<'s, 'r>, (RuleId, u16)> {
+        let t = &*self.table;
+        let mut values: SmallVec<[Option<&'r str>; 8]> = SmallVec::from_elem(None, t.inputs.len());
+        for &(k, v) in &req.attrs {
+            if let Some(i) = t
+                .inputs
+                .iter()
+                .zip(&t.params)
+                .position(|(n, p)| !p && n == k)
+            {
                 values[i] = Some(v);
             }
         }
         let mut targets: SmallVec<[Target; 16]> = SmallVec::new();
-        let path = req.path.split(['?', '#']).next().unwrap_or("");
-        let segments: SmallVec<[&str; 16]> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let path: &'r str = req.path.split(['?', '#']).next().unwrap_or("");
+        let segments: SmallVec<[&'r str; 16]> = path.split('/').filter(|s| !s.is_empty()).collect();
         let bits = MethodSet::bit(req.method).unwrap_or(1 << 15);
         t.routes.lookup(bits, &segments, &mut targets);
 
-        let mut touches: SmallVec<[Touch<'_>; 8]> = SmallVec::new();
-        let mut counters: SmallVec<[(&[AtomicU64], usize); 4]> = SmallVec::new();
+        let mut touches: SmallVec<[Touch<'s>; 8]> = SmallVec::new();
+        let mut counters: SmallVec<[(&'s [AtomicU64], usize); 4]> = SmallVec::new();
         for target in &targets {
             match *target {
                 Target::Rule(ri) => {
@@ -289,16 +563,36 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                     if !rule.cond.as_ref().is_none_or(|c| c.eval(&values)) {
                         continue;
                     }
+                    if !rule.params.is_empty() {
+                        // Take `{param}` key values from the pattern that matched.
+                        let Some(pi) = rule.paths.iter().position(|p| p.matches(&segments)) else {
+                            continue;
+                        };
+                        for (attr, positions) in &rule.params {
+                            values[*attr] =
+                                positions.get(pi).and_then(|&i| segments.get(i).copied());
+                        }
+                    }
+                    let cost = match rule.cost_attr {
+                        Some(a) => values[a]
+                            .and_then(|v| v.parse::<u64>().ok())
+                            .unwrap_or(req.cost),
+                        None => req.cost,
+                    };
                     for &g in &rule.groups {
                         let Some(hash) = self.key_hash(g, &values) else {
                             continue;
                         };
                         match self.store.entry(g, hash, now, true) {
-                            Lookup::Found(words) => touches.push(Touch { rule: ri, words }),
+                            Lookup::Found(words) => touches.push(Touch {
+                                rule: ri,
+                                words,
+                                cost,
+                            }),
                             Lookup::Absent => {}
                             Lookup::Full => {
-                                if t.overflow == Overflow::Reject {
-                                    return self.reject_full(RuleId(ri), rule, now);
+                                if t.overflow == Overflow::Reject && !rule.shadow {
+                                    return Err((RuleId(ri), rule.status));
                                 }
                             }
                         }
@@ -320,12 +614,12 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 }
             }
         }
-        if touches.is_empty() {
-            // No rule applies: admit, and count in the named counters.
-            self.count(&counters, req.cost, now);
-            return self.admitted(None, SmallVec::new(), 0, now);
-        }
-        self.decide(&touches, &counters, &values, req.cost, now)
+        Ok(Collected {
+            cost: req.cost,
+            values,
+            touches,
+            counters,
+        })
     }
 
     /// The hash of a group's key values, `None` when one is absent.
@@ -341,110 +635,211 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         Some(h.finish())
     }
 
-    fn decide(
-        &self,
-        touches: &[Touch<'_>],
-        counters: &[(&[AtomicU64], usize)],
-        values: &[Option<&str>],
-        cost: u64,
-        now: u64,
-    ) -> Decision<'_> {
+    fn decide<'s>(&'s self, c: &Collected<'s, '_>, now: u64) -> Decision<'s> {
         let t = &*self.table;
-        // Phase 1: judge every window on a snapshot.
+        let touches = &c.touches;
+        let values = &c.values[..];
+        // Phase 1: judge every enforced window on a snapshot.
         let mut steps: SmallVec<[Step; 16]> = SmallVec::new();
         let mut worst: Option<(usize, Option<u64>, Reason)> = None;
         for (ti, touch) in touches.iter().enumerate() {
-            let Some(rule) = t.rules.get(touch.rule as usize) else {
+            let rule = &t.rules[touch.rule as usize];
+            if rule.shadow {
                 continue;
-            };
-            if let Some(pw) = t.groups[rule.groups[0].0 as usize].penalty_word {
-                let until = touch.words[pw as usize].load(Ordering::Acquire);
+            }
+            if let Some(until) = penalty_until(t, rule, touch) {
                 if until > now {
                     note_reject(&mut worst, ti, Some(until - now), Reason::Blocked);
                     continue;
                 }
             }
+            // A `counting` rule counts responses, not requests: here it only
+            // refuses while it has no room for one more.
+            let counting = !rule.counting.is_empty();
             for (wi, w) in rule.windows.iter().enumerate() {
                 let limit = self.limit_of(w, values, now);
-                let (verdict, _) = judge(w, touch.words, now, cost, limit);
-                match verdict {
-                    Judged::Admit { new, roll } => steps.push(Step {
-                        touch: ti as u8,
-                        window: wi as u8,
+                // The CAS below must expect the very value judged here.
+                let old = current(w, touch.words);
+                let cost = if counting { 1 } else { touch.cost };
+                match judge_word(w, old, touch.words, now, cost, limit).0 {
+                    Judged::Admit { new, roll } if !counting => steps.push(Step {
+                        touch: ti as u32,
+                        window: wi as u32,
                         limit,
+                        old,
                         new,
                         roll,
                         applied: false,
                     }),
-                    Judged::Reject(retry) => note_reject(&mut worst, ti, retry, Reason::Limit),
+                    Judged::Admit { .. } => {}
+                    Judged::Reject(retry) => note_reject(&mut worst, ti, retry, reason_of(w)),
                 }
             }
         }
         if let Some((ti, retry, reason)) = worst {
-            return self.rejected(touches, ti, retry, reason, cost, values, now);
+            let mut d = self.rejected(touches, ti, retry, reason, values, now, false);
+            d.shadow = self.shadow(touches, values, now, false);
+            return d;
         }
         // Phase 2: write each window; re-judge on interference; refund on a
         // late rejection.
         for si in 0..steps.len() {
             let step = steps[si];
             let touch = &touches[step.touch as usize];
-            let rule = &t.rules[touch.rule as usize];
-            let w = &rule.windows[step.window as usize];
-            let head = &touch.words[w.word as usize];
-            let mut expected = current(w, touch.words);
-            let mut next = step;
-            loop {
-                if let Some((slot, val)) = next.roll {
-                    touch.words[w.word as usize + 1 + slot].fetch_max(val, Ordering::AcqRel);
+            let w = &t.rules[touch.rule as usize].windows[step.window as usize];
+            match commit(w, touch, step, now) {
+                Ok(new) => {
+                    steps[si].applied = true;
+                    steps[si].new = new;
                 }
-                match head.compare_exchange_weak(
-                    expected,
-                    next.new,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => {
-                        steps[si].applied = true;
-                        steps[si].new = next.new;
-                        break;
-                    }
-                    Err(_) => {
-                        expected = current(w, touch.words);
-                        match judge(w, touch.words, now, cost, next.limit).0 {
-                            Judged::Admit { new, roll } => {
-                                next.new = new;
-                                next.roll = roll;
-                            }
-                            Judged::Reject(retry) => {
-                                self.refund(touches, &steps[..si], cost, now);
-                                let mut worst = None;
-                                note_reject(&mut worst, step.touch as usize, retry, Reason::Limit);
-                                let (ti, retry, reason) =
-                                    worst.unwrap_or((step.touch as usize, retry, Reason::Limit));
-                                return self
-                                    .rejected(touches, ti, retry, reason, cost, values, now);
-                            }
-                        }
-                    }
+                Err(retry) => {
+                    self.refund(touches, &steps[..si], now);
+                    let mut d = self.rejected(
+                        touches,
+                        step.touch as usize,
+                        retry,
+                        reason_of(w),
+                        values,
+                        now,
+                        false,
+                    );
+                    d.shadow = self.shadow(touches, values, now, false);
+                    return d;
                 }
             }
         }
-        self.count(counters, cost, now);
-        // Report the window with the least remaining capacity.
+        self.count(&c.counters, c.cost, now);
+        let (rule, windows, window) = self.least_remaining(touches, values, now, false);
+        let mut d = self.admitted(rule, windows, window, now);
+        for s in &steps {
+            let touch = &touches[s.touch as usize];
+            let rule = &t.rules[touch.rule as usize];
+            let w = &rule.windows[s.window as usize];
+            d.charges.push(Charge {
+                word: &touch.words[w.word as usize],
+                window: w,
+                cost: touch.cost,
+                new: s.new,
+                settles: rule.cost_attr.is_none(),
+            });
+        }
+        d.shadow = self.shadow(touches, values, now, true);
+        d
+    }
+
+    /// Decides the shadow rules; counts in them only when `commit` (the
+    /// request was admitted) and the shadow rule itself admits it.
+    fn shadow(
+        &self,
+        touches: &[Touch<'_>],
+        values: &[Option<&str>],
+        now: u64,
+        commit_ok: bool,
+    ) -> Option<Shadow> {
+        let t = &*self.table;
+        let mut any = false;
+        let mut worst: Option<(usize, Option<u64>, Reason)> = None;
+        for (ti, touch) in touches.iter().enumerate() {
+            let rule = &t.rules[touch.rule as usize];
+            if !rule.shadow {
+                continue;
+            }
+            any = true;
+            if let Some(until) = penalty_until(t, rule, touch) {
+                if until > now {
+                    note_reject(&mut worst, ti, Some(until - now), Reason::Blocked);
+                    continue;
+                }
+            }
+            let mut plan: SmallVec<[Step; 4]> = SmallVec::new();
+            let mut own: Option<(usize, Option<u64>, Reason)> = None;
+            for (wi, w) in rule.windows.iter().enumerate() {
+                let limit = self.limit_of(w, values, now);
+                let old = current(w, touch.words);
+                match judge_word(w, old, touch.words, now, touch.cost, limit).0 {
+                    Judged::Admit { new, roll } => plan.push(Step {
+                        touch: ti as u32,
+                        window: wi as u32,
+                        limit,
+                        old,
+                        new,
+                        roll,
+                        applied: false,
+                    }),
+                    Judged::Reject(r) => note_reject(&mut own, ti, r, reason_of(w)),
+                }
+            }
+            if let Some((_, r, reason)) = own {
+                let blocked = rule.block_ns.is_some() && self.start_penalty(rule, touch, now);
+                let r = if blocked {
+                    r.map(|r| r.max(rule.block_ns.unwrap_or(0)))
+                } else {
+                    r
+                };
+                note_reject(
+                    &mut worst,
+                    ti,
+                    r,
+                    if blocked { Reason::Blocked } else { reason },
+                );
+            } else if commit_ok && rule.counting.is_empty() {
+                for step in plan {
+                    let w = &rule.windows[step.window as usize];
+                    let _ = commit(w, touch, step, now);
+                }
+            }
+        }
+        if !any {
+            return None;
+        }
+        if let Some((ti, retry, reason)) = worst {
+            let d = self.rejected(touches, ti, retry, reason, values, now, true);
+            let (rule, windows, window) = d.reported();
+            return Some(Shadow {
+                allowed: false,
+                rule,
+                retry_after_ns: retry,
+                reason: Some(reason),
+                windows: windows.iter().copied().collect(),
+                window,
+            });
+        }
+        let (rule, windows, window) = self.least_remaining(touches, values, now, true);
+        Some(Shadow {
+            allowed: true,
+            rule,
+            retry_after_ns: None,
+            reason: None,
+            windows,
+            window,
+        })
+    }
+
+    /// The applicable (shadow or enforced) rule with the least remaining
+    /// capacity, and its windows.
+    fn least_remaining(
+        &self,
+        touches: &[Touch<'_>],
+        values: &[Option<&str>],
+        now: u64,
+        shadow: bool,
+    ) -> (Option<RuleId>, SmallVec<[WindowReport; 4]>, usize) {
+        let t = &*self.table;
         let mut best: Option<(u64, usize)> = None;
         for (ti, touch) in touches.iter().enumerate() {
             let rule = &t.rules[touch.rule as usize];
-            for (wi, w) in rule.windows.iter().enumerate() {
-                let limit = self.limit_of(w, values, now);
-                let r = report(w, touch.words, now, limit);
-                let _ = wi;
+            if rule.shadow != shadow {
+                continue;
+            }
+            for w in &rule.windows {
+                let r = report(w, touch.words, now, self.limit_of(w, values, now));
                 if best.is_none_or(|(rem, _)| r.remaining < rem) {
                     best = Some((r.remaining, ti));
                 }
             }
         }
         let Some((_, ti)) = best else {
-            return self.admitted(None, SmallVec::new(), 0, now);
+            return (None, SmallVec::new(), 0);
         };
         let touch = &touches[ti];
         let rule = &t.rules[touch.rule as usize];
@@ -459,37 +854,55 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             }
             windows.push(r);
         }
-        self.admitted(Some(RuleId(touch.rule)), windows, window, now)
+        (Some(RuleId(touch.rule)), windows, window)
     }
 
-    /// The limit of a window for this request (derived limits read their
-    /// counters now).
+    /// The limit of a window for this request: a constant, or the least of
+    /// its bound and its terms (counters read now, numeric attributes; an
+    /// absent or non-numeric attribute counts as 0).
     fn limit_of(&self, w: &WindowSpec, values: &[Option<&str>], now: u64) -> u64 {
         match &w.limit {
             Limit::Const(n) => *n,
-            Limit::Min { counters, cap } => {
+            Limit::Min { terms, cap } => {
                 let mut n = *cap;
-                for &ci in counters {
-                    let Some(c) = self.table.counters.get(ci) else {
-                        continue;
-                    };
-                    let count = match self.key_hash(c.group, values) {
-                        Some(h) => match self.store.entry(c.group, h, now, false) {
-                            Lookup::Found(words) => counter_value(
-                                c.period,
-                                c.window_ns,
-                                c.stride,
-                                words[0].load(Ordering::Acquire),
-                                now,
-                            ),
-                            _ => 0,
-                        },
-                        None => 0,
-                    };
-                    n = n.min(count);
+                for term in terms {
+                    let mut x = term.factor;
+                    for &a in &term.attrs {
+                        let v = values
+                            .get(a)
+                            .copied()
+                            .flatten()
+                            .and_then(|v| v.trim().parse::<u64>().ok())
+                            .unwrap_or(0);
+                        x = x.saturating_mul(v);
+                    }
+                    for &ci in &term.counters {
+                        x = x.saturating_mul(self.counter_now(ci, values, now));
+                    }
+                    n = n.min(x);
                 }
                 n
             }
+        }
+    }
+
+    /// A named counter's value for this request's key, now.
+    fn counter_now(&self, ci: usize, values: &[Option<&str>], now: u64) -> u64 {
+        let Some(c) = self.table.counters.get(ci) else {
+            return 0;
+        };
+        match self.key_hash(c.group, values) {
+            Some(h) => match self.store.entry(c.group, h, now, false) {
+                Lookup::Found(words) => counter_value(
+                    c.period,
+                    c.window_ns,
+                    c.stride,
+                    words[0].load(Ordering::Acquire),
+                    now,
+                ),
+                _ => 0,
+            },
+            None => 0,
         }
     }
 
@@ -508,27 +921,49 @@ impl<C: Clock, S: Store> Limiter<C, S> {
     }
 
     /// Gives back what the first windows of an aborted admission took.
-    fn refund(&self, touches: &[Touch<'_>], steps: &[Step], cost: u64, now: u64) {
+    fn refund(&self, touches: &[Touch<'_>], steps: &[Step], now: u64) {
         let t = &*self.table;
         for s in steps.iter().filter(|s| s.applied) {
             let touch = &touches[s.touch as usize];
+            let cost = touch.cost;
             let w = &t.rules[touch.rule as usize].windows[s.window as usize];
             let word = &touch.words[w.word as usize];
-            let _ = word.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| match w.algorithm {
-                Algorithm::Bucket => Some(v.saturating_sub(cost.saturating_mul(w.emission_ns))),
-                Algorithm::Fixed => {
-                    let (k, _) = fixed_window(w.period, w.window_ns, now);
-                    let base = k.saturating_mul(w.stride);
-                    (v >= base.saturating_add(cost) && v <= base.saturating_add(w.stride))
-                        .then(|| v - cost)
-                }
-                Algorithm::Sliding => {
-                    let (ik, ic) = algo::unpack(v);
-                    let (sk, _) = algo::unpack(s.new);
-                    (ik == sk && ic >= cost).then(|| algo::pack(ik, ic - cost))
+            let _ = word.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                match (w.period, w.algorithm) {
+                    (Period::Concurrent, _) => Some(v.saturating_sub(cost)),
+                    (_, Algorithm::Bucket) => {
+                        Some(v.saturating_sub(cost.saturating_mul(w.emission_ns)))
+                    }
+                    (_, Algorithm::Fixed) => {
+                        let (k, _) = fixed_window(w.period, w.window_ns, now);
+                        let base = k.saturating_mul(w.stride);
+                        (v >= base.saturating_add(cost) && v <= base.saturating_add(w.stride))
+                            .then(|| v - cost)
+                    }
+                    (_, Algorithm::Sliding) => {
+                        let (ik, ic) = algo::unpack(v);
+                        let (sk, _) = algo::unpack(s.new);
+                        (ik == sk && ic >= cost).then(|| algo::pack(ik, ic - cost))
+                    }
                 }
             });
         }
+    }
+
+    /// Starts a rule's `block` penalty for a touch; true if it has one.
+    fn start_penalty(&self, rule: &RuleSpec, touch: &Touch<'_>, now: u64) -> bool {
+        let (Some(block), Some(pw)) = (
+            rule.block_ns,
+            self.table.groups[rule.groups[0].0 as usize].penalty_word,
+        ) else {
+            return false;
+        };
+        let cell = &touch.words[pw as usize];
+        if cell.load(Ordering::Acquire) <= now {
+            // INVARIANT: fetch_max never shortens a running penalty.
+            cell.fetch_max(now.saturating_add(block), Ordering::AcqRel);
+        }
+        true
     }
 
     fn admitted(
@@ -548,11 +983,14 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             now,
             window,
             windows,
+            shadow: None,
+            charges: SmallVec::new(),
         }
     }
 
-    /// Builds a rejection: starts the penalty of every `block` rule whose
-    /// limit this request exceeded, then reports the touch that frees last.
+    /// Builds a rejection among the enforced (or, for `shadow`, the shadow)
+    /// touches: starts the penalty of every `block` rule whose limit this
+    /// request exceeded, then reports the touch that frees last.
     #[allow(clippy::too_many_arguments)]
     fn rejected(
         &self,
@@ -560,42 +998,46 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         ti: usize,
         retry: Option<u64>,
         reason: Reason,
-        cost: u64,
         values: &[Option<&str>],
         now: u64,
+        shadow: bool,
     ) -> Decision<'_> {
         let t = &*self.table;
         let mut worst: Option<(usize, Option<u64>, Reason)> = None;
         for (i, touch) in touches.iter().enumerate() {
             let rule = &t.rules[touch.rule as usize];
-            let penalty = t.groups[rule.groups[0].0 as usize]
-                .penalty_word
-                .map(|pw| &touch.words[pw as usize]);
-            if let Some(cell) = penalty {
-                let until = cell.load(Ordering::Acquire);
+            if rule.shadow != shadow {
+                continue;
+            }
+            if let Some(until) = penalty_until(t, rule, touch) {
                 if until > now {
                     note_reject(&mut worst, i, Some(until - now), Reason::Blocked);
                     continue;
                 }
             }
+            let cost = if rule.counting.is_empty() {
+                touch.cost
+            } else {
+                1
+            };
             let mut own: Option<(usize, Option<u64>, Reason)> = None;
             for w in &rule.windows {
                 let limit = self.limit_of(w, values, now);
                 if let Judged::Reject(r) = judge(w, touch.words, now, cost, limit).0 {
-                    note_reject(&mut own, i, r, Reason::Limit);
+                    note_reject(&mut own, i, r, reason_of(w));
                 }
             }
-            let Some((_, r, _)) = own else { continue };
-            match (rule.block_ns, penalty) {
-                (Some(block), Some(cell)) => {
-                    // INVARIANT: fetch_max never shortens a running penalty.
-                    let until = now.saturating_add(block);
-                    let prev = cell.fetch_max(until, Ordering::AcqRel);
-                    let until = prev.max(until);
-                    let wait = r.map(|r| r.max(until - now));
-                    note_reject(&mut worst, i, wait, Reason::Blocked);
-                }
-                _ => note_reject(&mut worst, i, r, Reason::Limit),
+            let Some((_, r, why)) = own else { continue };
+            if !shadow && rule.counting.is_empty() && self.start_penalty(rule, touch, now) {
+                let until = penalty_until(t, rule, touch).unwrap_or(now);
+                note_reject(
+                    &mut worst,
+                    i,
+                    r.map(|r| r.max(until.saturating_sub(now))),
+                    Reason::Blocked,
+                );
+            } else {
+                note_reject(&mut worst, i, r, why);
             }
         }
         // Under concurrency the snapshot may have changed; keep the original
@@ -603,6 +1045,11 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         let (ti, retry, reason) = worst.unwrap_or((ti, retry, reason));
         let touch = &touches[ti];
         let rule = &t.rules[touch.rule as usize];
+        let cost = if rule.counting.is_empty() {
+            touch.cost
+        } else {
+            1
+        };
         let mut windows: SmallVec<[WindowReport; 4]> = SmallVec::new();
         let mut window = 0;
         let mut latest: Option<Option<u64>> = None;
@@ -645,20 +1092,24 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             now,
             window,
             windows,
+            shadow: None,
+            charges: SmallVec::new(),
         }
     }
 
-    fn reject_full(&self, rule: RuleId, spec: &RuleSpec, now: u64) -> Decision<'_> {
+    fn reject_full(&self, rule: RuleId, status: u16, now: u64) -> Decision<'_> {
         Decision {
             table: &self.table,
             allowed: false,
-            status: spec.status,
+            status,
             rule: Some(rule),
             reason: Some(Reason::StoreFull),
             retry_after_ns: None,
             now,
             window: 0,
             windows: SmallVec::new(),
+            shadow: None,
+            charges: SmallVec::new(),
         }
     }
 }
@@ -668,14 +1119,19 @@ impl<C: Clock, S: Store> Limiter<C, S> {
 struct Touch<'s> {
     rule: u32,
     words: &'s [AtomicU64],
+    /// The request's cost for this rule (its `cost ATTR`, or the request's).
+    cost: u64,
 }
 
 /// One window's planned write.
 #[derive(Clone, Copy)]
 struct Step {
-    touch: u8,
-    window: u8,
+    // u32, not u8: a request may touch hundreds of (rule, key) pairs.
+    touch: u32,
+    window: u32,
     limit: u64,
+    /// The state word the verdict was computed from.
+    old: u64,
     new: u64,
     roll: Option<(usize, u64)>,
     applied: bool,
@@ -687,6 +1143,47 @@ enum Judged {
         roll: Option<(usize, u64)>,
     },
     Reject(Option<u64>),
+}
+
+/// Writes one planned window with compare-and-swap, re-judging when the
+/// word changed since it was judged. `Ok(new)` when written, `Err(retry)`
+/// when it no longer admits.
+fn commit(w: &WindowSpec, touch: &Touch<'_>, step: Step, now: u64) -> Result<u64, Option<u64>> {
+    let head = &touch.words[w.word as usize];
+    let mut expected = step.old;
+    let (mut new, mut roll) = (step.new, step.roll);
+    loop {
+        if let Some((slot, val)) = roll {
+            touch.words[w.word as usize + 1 + slot].fetch_max(val, Ordering::AcqRel);
+        }
+        match head.compare_exchange_weak(expected, new, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return Ok(new),
+            Err(actual) => {
+                expected = actual;
+                match judge_word(w, actual, touch.words, now, touch.cost, step.limit).0 {
+                    Judged::Admit { new: n, roll: r } => {
+                        new = n;
+                        roll = r;
+                    }
+                    Judged::Reject(retry) => return Err(retry),
+                }
+            }
+        }
+    }
+}
+
+/// The end of a rule's running penalty for a touch, if the rule has one.
+fn penalty_until(t: &DecisionTable, rule: &RuleSpec, touch: &Touch<'_>) -> Option<u64> {
+    let pw = t.groups[rule.groups[0].0 as usize].penalty_word?;
+    Some(touch.words[pw as usize].load(Ordering::Acquire))
+}
+
+fn reason_of(w: &WindowSpec) -> Reason {
+    if w.period == Period::Concurrent {
+        Reason::Concurrency
+    } else {
+        Reason::Limit
+    }
 }
 
 /// Keeps the rejection that frees last (`None` = never, the latest of all);
@@ -718,6 +1215,7 @@ fn fixed_window(period: Period, window_ns: u64, now: u64) -> (u64, u64) {
             let k = now / window_ns.max(1);
             (k, (k + 1).saturating_mul(window_ns))
         }
+        Period::Concurrent => (0, u64::MAX),
     }
 }
 
@@ -738,7 +1236,23 @@ fn judge(
     cost: u64,
     limit: u64,
 ) -> (Judged, WindowReport) {
-    let v = words[w.word as usize].load(Ordering::Acquire);
+    judge_word(w, current(w, words), words, now, cost, limit)
+}
+
+/// [`judge`] on a state word `v` already loaded (a CAS must expect the value
+/// that was judged, not a later one).
+fn judge_word(
+    w: &WindowSpec,
+    v: u64,
+    words: &[AtomicU64],
+    now: u64,
+    cost: u64,
+    limit: u64,
+) -> (Judged, WindowReport) {
+    if w.period == Period::Concurrent {
+        let (verdict, r) = algo::concurrent(v, now, cost, limit);
+        return (judged(verdict, None), r);
+    }
     match w.algorithm {
         Algorithm::Bucket => {
             let (verdict, r) = algo::bucket(v, now, cost, w.emission_ns, w.tolerance_ns, limit);

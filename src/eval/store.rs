@@ -3,11 +3,18 @@
 //! In: a group, a 64-bit key hash and the time. Out: the key's state words
 //! (`&[AtomicU64]`), which the evaluator updates with compare-and-swap.
 //!
-//! Layout: each entry is one tag word followed by the group's state words.
-//! The tag packs a 40-bit fingerprint of the key hash with a 24-bit "last
-//! touched" tick (2^30 ns, about 1.07 s); 0 means empty. The table never
-//! locks and never moves entries:
+//! Layout: each entry is one tag word followed by the group's state words,
+//! side by side, so that finding a key and reading its state touch the same
+//! cache line. The tag packs a 40-bit fingerprint of the key hash with a
+//! 24-bit "last touched" tick (2^30 ns, about 1.07 s); 0 means empty. A
+//! table sized for `capacity` keys has `2 * capacity` entries (load at most
+//! one half), so a bucket or fixed window costs 16 bytes per entry and 32
+//! bytes per key of capacity. The table never locks and never moves entries:
 //!
+//! * a key's probe sequence is two windows of [`PROBE`] consecutive slots,
+//!   at two homes taken from its hash; most keys live at the first slot of
+//!   the first window, and the second window makes a full table (a quarter
+//!   of a million keys at one half load, say) find room for every key;
 //! * an empty slot is claimed with one CAS `0 -> tag`; slots only ever go
 //!   from empty to claimed, so two threads creating the same key probe the
 //!   same sequence and meet at the same slot;
@@ -18,22 +25,23 @@
 //! * a live entry is touched at most once per tick (one CAS), which also
 //!   fences it against being reclaimed while in use.
 //!
-//! When the probe window (16 slots) holds neither the key, nor an empty
-//! slot, nor an expired entry, the store is full for that key and
-//! [`Lookup::Full`] is returned: the policy's `default overflow` decides
-//! (reject by default). Keys already present are never evicted by new ones,
-//! so a flood of new keys cannot make an existing key's limits forget state.
+//! When the probe sequence holds neither the key, nor an empty slot, nor an
+//! expired entry, the store is full for that key and [`Lookup::Full`] is
+//! returned: the policy's `default overflow` decides (reject by default).
+//! Keys already present are never evicted by new ones, so a flood of new
+//! keys cannot make an existing key's limits forget state.
 //!
-//! Two distinct keys are confused only if their hashes agree on the home
-//! slot and on the 40 fingerprint bits (the hasher is keyed per limiter).
+//! Two distinct keys are confused only if their hashes agree on a home slot
+//! and on the 40 fingerprint bits (the hasher is keyed per limiter).
 
 use crate::compile::{DecisionTable, GroupId, TICK_SHIFT};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Slots probed for one key.
+/// Slots probed in each of a key's two windows.
 pub const PROBE: usize = 16;
 const TICK_BITS: u32 = 24;
 const TICK_MASK: u64 = (1 << TICK_BITS) - 1;
+const FP_MASK: u64 = (1 << (64 - TICK_BITS)) - 1;
 
 /// The result of looking a key up.
 #[derive(Debug)]
@@ -65,14 +73,15 @@ pub trait Store: Send + Sync {
 struct Table {
     cells: Box<[AtomicU64]>,
     stride: usize,
-    mask: usize,
+    slots: usize,
     horizon_ticks: u64,
 }
 
-/// A bounded in-memory store: one table per counter group, each of a fixed
-/// number of entries (a power of two), allocated up front.
+/// A bounded in-memory store: one table per counter group, each of
+/// `2 * capacity` entries, allocated up front.
 pub struct MemoryStore {
     tables: Vec<Table>,
+    capacity: usize,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -86,31 +95,53 @@ impl std::fmt::Debug for MemoryStore {
 
 impl MemoryStore {
     /// A store for `table`'s groups, with room for `capacity` keys per group
-    /// (rounded up to a power of two, at least [`PROBE`]).
+    /// (at least [`PROBE`], at most 2^30): `2 * capacity` entries each.
     pub fn new(table: &DecisionTable, capacity: usize) -> Self {
-        let entries = capacity.clamp(PROBE, 1 << 30).next_power_of_two();
+        let capacity = capacity.clamp(PROBE, 1 << 30);
+        let slots = 2 * capacity;
         let tables = table
             .groups
             .iter()
             .map(|g| {
                 let stride = 1 + g.words as usize;
-                let cells = (0..entries * stride).map(|_| AtomicU64::new(0)).collect();
+                let mut cells = Vec::new();
+                cells.resize_with(slots * stride, || AtomicU64::new(0));
                 let horizon_ticks = (g.horizon_ns >> TICK_SHIFT) + 1;
                 Table {
-                    cells,
+                    cells: cells.into_boxed_slice(),
                     stride,
-                    mask: entries - 1,
+                    slots,
                     horizon_ticks,
                 }
             })
             .collect();
-        MemoryStore { tables }
+        MemoryStore { tables, capacity }
     }
 
-    /// Entries per group.
+    /// Keys per group it was sized for.
     pub fn capacity(&self) -> usize {
-        self.tables.first().map_or(0, |t| t.mask + 1)
+        self.capacity
     }
+
+    /// Entries per group (twice the capacity).
+    pub fn slots(&self) -> usize {
+        self.tables.first().map_or(0, |t| t.slots)
+    }
+}
+
+/// `x` scaled from `0..2^64` to `0..n`.
+#[inline]
+fn scale(x: u64, n: usize) -> usize {
+    ((u128::from(x) * n as u128) >> 64) as usize
+}
+
+/// The first slot of a key's second window.
+#[inline]
+fn second_home(hash: u64, slots: usize) -> usize {
+    scale(
+        hash.rotate_left(32).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        slots,
+    )
 }
 
 fn tick(now: u64) -> u64 {
@@ -129,45 +160,60 @@ impl Store for MemoryStore {
         let Some(t) = self.tables.get(group.0 as usize) else {
             return Lookup::Absent;
         };
-        // The fingerprint is the top 40 bits of the hash, never 0.
-        let fp = (hash >> TICK_BITS) | 1;
+        // The first home comes from the hash's high bits, the fingerprint
+        // from its low 40 bits (never 0).
+        let fp = (hash & FP_MASK) | 1;
         let now_tick = tick(now);
         let mine = (fp << TICK_BITS) | now_tick;
-        let home = hash as usize;
         let words = |i: usize| &t.cells[i * t.stride + 1..(i + 1) * t.stride];
         let mut reclaim: Option<(usize, u64)> = None;
-        for p in 0..PROBE {
-            let i = (home.wrapping_add(p)) & t.mask;
-            let tag_cell = &t.cells[i * t.stride];
-            let mut tag = tag_cell.load(Ordering::Acquire);
-            loop {
-                if tag == 0 {
-                    if !create {
-                        return Lookup::Absent;
-                    }
-                    match tag_cell.compare_exchange(0, mine, Ordering::AcqRel, Ordering::Acquire) {
-                        Ok(_) => return Lookup::Found(words(i)),
-                        // Someone claimed it first: look at what they wrote.
-                        Err(now_there) => tag = now_there,
-                    }
-                    continue;
+        for window in 0..2 {
+            let home = if window == 0 {
+                scale(hash, t.slots)
+            } else {
+                second_home(hash, t.slots)
+            };
+            for p in 0..PROBE {
+                let mut i = home + p;
+                if i >= t.slots {
+                    i -= t.slots;
                 }
-                if tag >> TICK_BITS == fp {
-                    if tag & TICK_MASK != now_tick {
-                        // Touch; losing this race means someone else touched.
-                        let _ = tag_cell.compare_exchange(
-                            tag,
+                let tag_cell = &t.cells[i * t.stride];
+                let mut tag = tag_cell.load(Ordering::Acquire);
+                loop {
+                    if tag == 0 {
+                        if !create {
+                            return Lookup::Absent;
+                        }
+                        match tag_cell.compare_exchange(
+                            0,
                             mine,
                             Ordering::AcqRel,
-                            Ordering::Relaxed,
-                        );
+                            Ordering::Acquire,
+                        ) {
+                            Ok(_) => return Lookup::Found(words(i)),
+                            // Someone claimed it first: look at what they wrote.
+                            Err(now_there) => tag = now_there,
+                        }
+                        continue;
                     }
-                    return Lookup::Found(words(i));
+                    if tag >> TICK_BITS == fp {
+                        if tag & TICK_MASK != now_tick {
+                            // Touch; losing this race means someone else touched.
+                            let _ = tag_cell.compare_exchange(
+                                tag,
+                                mine,
+                                Ordering::AcqRel,
+                                Ordering::Relaxed,
+                            );
+                        }
+                        return Lookup::Found(words(i));
+                    }
+                    if reclaim.is_none() && expired(tag & TICK_MASK, now_tick, t.horizon_ticks) {
+                        reclaim = Some((i, tag));
+                    }
+                    break;
                 }
-                if reclaim.is_none() && expired(tag & TICK_MASK, now_tick, t.horizon_ticks) {
-                    reclaim = Some((i, tag));
-                }
-                break;
             }
         }
         if !create {

@@ -94,6 +94,10 @@ pub enum Default {
     Respond(Ident),
     /// `default overflow reject`
     Overflow(Ident),
+    /// `default shadow`: every rule in shadow mode.
+    Shadow(Span),
+    /// `default shadow_prefix "Beta-"`
+    ShadowPrefix(Str),
 }
 
 /// `headers NAME { "H" = "v" on reject ... }`
@@ -230,33 +234,42 @@ pub struct Key {
     pub span: Span,
 }
 
-/// `N/D`
+/// `N/D`, or `N concurrent`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rate {
     /// The limit.
     pub limit: Limit,
-    /// The window.
-    pub window: DurationLit,
+    /// The window; `None` for `concurrent`.
+    pub window: Option<DurationLit>,
     /// Whole rate.
     pub span: Span,
 }
 
-/// A limit: a number or `min(...)`.
+/// A limit: a product or `min` of products.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Limit {
-    /// A constant.
-    Number(Num),
-    /// `min(a, 100)`
-    Min(Vec<MinArg>, Span),
+    /// `100`, `1000 * licences`
+    Product(Product),
+    /// `min(users_created, 1000)`
+    Min(Vec<Product>, Span),
 }
 
-/// An argument of `min`.
+/// Factors multiplied: numbers, counters, numeric attributes.
 #[derive(Clone, Debug, PartialEq)]
-pub enum MinArg {
+pub struct Product {
+    /// The factors.
+    pub factors: Vec<Factor>,
+    /// Where.
+    pub span: Span,
+}
+
+/// A factor of a product.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Factor {
     /// A constant.
     Number(Num),
-    /// A counter's name.
-    Counter(Ident),
+    /// A counter's or a numeric attribute's name.
+    Name(Ident),
 }
 
 /// Options after the rates.
@@ -274,6 +287,12 @@ pub enum RuleOption {
     Status(Num, Span),
     /// `respond NAME`
     Respond(Ident, Span),
+    /// `shadow`
+    Shadow(Span),
+    /// `cost ATTR`
+    Cost(Ident, Span),
+    /// `counting 401|403`
+    Counting(Vec<Num>, Span),
 }
 
 impl RuleOption {
@@ -285,7 +304,10 @@ impl RuleOption {
             | RuleOption::Throttle(s)
             | RuleOption::Block(_, s)
             | RuleOption::Status(_, s)
-            | RuleOption::Respond(_, s) => *s,
+            | RuleOption::Respond(_, s)
+            | RuleOption::Shadow(s)
+            | RuleOption::Cost(_, s)
+            | RuleOption::Counting(_, s) => *s,
         }
     }
 }

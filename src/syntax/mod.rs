@@ -9,8 +9,8 @@ pub mod ast;
 use crate::diag::{codes, Diagnostic, Diagnostics};
 use crate::source::{Source, Span};
 use ast::{
-    CmpOp, Cond, CounterDecl, Default, DurationLit, File, HeaderLine, HeadersDecl, Ident, Item,
-    Key, Limit, Matcher, MinArg, Num, PathPat, Rate, ResponseDecl, RuleOption, Segment, Str,
+    CmpOp, Cond, CounterDecl, Default, DurationLit, Factor, File, HeaderLine, HeadersDecl, Ident,
+    Item, Key, Limit, Matcher, Num, PathPat, Product, Rate, ResponseDecl, RuleOption, Segment, Str,
     WhenBlock,
 };
 use pest::iterators::{Pair, Pairs};
@@ -114,6 +114,10 @@ fn check_nesting(text: &str) -> Option<Diagnostic> {
     let mut in_raw = false;
     let mut in_comment = false;
     let mut escaped = false;
+    // `not`/`!` nest too (`cond_not` recurses once per negation): a run of
+    // them counts as that many levels on top of the brackets.
+    let mut negations = 0usize;
+    let mut prev_ident = false;
     for (i, c) in text.char_indices() {
         if in_comment {
             in_comment = c != '\n';
@@ -132,13 +136,44 @@ fn check_nesting(text: &str) -> Option<Diagnostic> {
             }
             continue;
         }
+        let ident = c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        let word_start = ident && !prev_ident;
+        prev_ident = ident;
         match c {
-            '#' => in_comment = true,
+            '!' if !text[i + 1..].starts_with('=') => negations += 1,
+            'n' if word_start
+                && text[i..].starts_with("not")
+                && !text[i + 3..]
+                    .starts_with(|x: char| x.is_ascii_alphanumeric() || x == '_' || x == '-') =>
+            {
+                negations += 1
+            }
+            // What the grammar skips between negations does not end a run.
+            _ if c.is_whitespace() || matches!(c, '(' | '#' | '\u{FEFF}') => {}
+            _ if ident && !word_start => {}
+            _ => negations = 0,
+        }
+        if depth + negations > MAX_NESTING {
+            return Some(
+                Diagnostic::error(
+                    codes::TOO_DEEP,
+                    Span::new(i, i + c.len_utf8()),
+                    format!("nesting deeper than {MAX_NESTING} levels"),
+                )
+                .label("this negation is too deep")
+                .help("flatten the conditions or blocks; no real policy needs this depth"),
+            );
+        }
+        match c {
+            '#' => {
+                in_comment = true;
+                prev_ident = false;
+            }
             '`' => in_raw = true,
             '"' => in_str = true,
             '(' | '{' => {
                 depth += 1;
-                if depth > MAX_NESTING {
+                if depth + negations > MAX_NESTING {
                     return Some(
                         Diagnostic::error(
                             codes::TOO_DEEP,
@@ -381,6 +416,11 @@ fn item(p: Pair<'_, Rule>) -> Built<Item> {
                     next(&mut i, span)?;
                     Default::Overflow(ident(next(&mut i, span)?))
                 }
+                Rule::shadow => Default::Shadow(d.as_span().into()),
+                Rule::default_shadow_prefix => {
+                    let mut i = d.into_inner();
+                    Default::ShadowPrefix(string(next(&mut i, span)?)?)
+                }
                 _ => return Err(bug(span)),
             };
             Item::Default(d, span)
@@ -534,6 +574,12 @@ fn rule_item(mut inner: Pairs<'_, Rule>, span: Span) -> Built<ast::Rule> {
                 next(&mut i, ospan)?;
                 RuleOption::Respond(ident(next(&mut i, ospan)?), ospan)
             }
+            Rule::shadow => RuleOption::Shadow(ospan),
+            Rule::cost_opt => {
+                let mut i = o.into_inner();
+                RuleOption::Cost(ident(next(&mut i, ospan)?), ospan)
+            }
+            Rule::counting => RuleOption::Counting(o.into_inner().map(num).collect(), ospan),
             _ => return Err(bug(ospan)),
         });
     }
@@ -597,14 +643,13 @@ fn rate(p: Pair<'_, Rule>) -> Built<Rate> {
     let lspan: Span = limit.as_span().into();
     let l = next(&mut limit.into_inner(), lspan)?;
     let limit = match l.as_rule() {
-        Rule::number => Limit::Number(num(l)),
+        Rule::product => Limit::Product(product(l)?),
         Rule::min_call => {
             let mut args = Vec::new();
             for a in l.into_inner() {
                 match a.as_rule() {
                     Rule::kw_min => {}
-                    Rule::number => args.push(MinArg::Number(num(a))),
-                    Rule::name => args.push(MinArg::Counter(ident(a))),
+                    Rule::product => args.push(product(a)?),
                     _ => return Err(bug(lspan)),
                 }
             }
@@ -612,12 +657,29 @@ fn rate(p: Pair<'_, Rule>) -> Built<Rate> {
         }
         _ => return Err(bug(lspan)),
     };
-    let window = duration(next(&mut i, span)?)?;
+    let w = next(&mut i, span)?;
+    let window = match w.as_rule() {
+        Rule::concurrent => None,
+        _ => Some(duration(w)?),
+    };
     Ok(Rate {
         limit,
         window,
         span,
     })
+}
+
+fn product(p: Pair<'_, Rule>) -> Built<Product> {
+    let span: Span = p.as_span().into();
+    let factors = p
+        .into_inner()
+        .map(|f| match f.as_rule() {
+            Rule::number => Ok(Factor::Number(num(f))),
+            Rule::name => Ok(Factor::Name(ident(f))),
+            _ => Err(bug(span)),
+        })
+        .collect::<Built<Vec<_>>>()?;
+    Ok(Product { factors, span })
 }
 
 fn duration(p: Pair<'_, Rule>) -> Built<DurationLit> {

@@ -1,0 +1,32 @@
+#!/usr/bin/env python3
+"""Regenerates docs/diagnostics.md from src/diag.rs and tests/ui/ goldens.
+
+Every code in `diag::codes` gets a section with its doc line, the ui input
+named after it and that input's expected output. Run after adding a code
+and blessing its golden (`BLESS=1 cargo test --test ui golden`)."""
+import os
+import re
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+src = open(os.path.join(root, "src/diag.rs")).read()
+codes = [(m.group(3), m.group(1)) for m in re.finditer(
+    r'/// (.*)\n    pub const (\w+): &str = "(rl::\w+)";', src)]
+out = ["# Diagnostics", "",
+       "Every finding of `rlc check` has a stable code. Errors stop a policy from",
+       "compiling; warnings do not (`--deny-warnings` makes them fail CI). Each code",
+       "below has a golden test in `tests/ui/` whose file is named after it, and the",
+       "example output here is that test's expected output. This page is generated",
+       "by `scripts/gen-diagnostics.py`.", ""]
+for code, desc in codes:
+    stem = code.split("::")[1]
+    out += [f"## `{code}`", "", desc, ""]
+    rl = os.path.join(root, f"tests/ui/{stem}.rl")
+    if os.path.exists(rl):
+        out += ["```rl", open(rl).read().rstrip(), "```", "", "```text",
+                open(rl[:-3] + ".stderr").read().rstrip(), "```"]
+    else:
+        out.append("Reported by the command line when a file cannot be used: missing, "
+                   "a directory, not UTF-8, or larger than 64 MiB (`rlc check` exits 2).")
+    out.append("")
+open(os.path.join(root, "docs/diagnostics.md"), "w").write("\n".join(out))
+print(f"{len(codes)} codes")

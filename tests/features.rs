@@ -1,0 +1,469 @@
+//! Beyond the five vendors: concurrency limits, keys from the path, cost
+//! settled after the response, counting responses, shadow mode, limits from
+//! attributes, status and reason signalling. One test (or more) per
+//! guarantee.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use rlc::replay;
+use rlc::{Limiter, ManualClock, Policy, Reason, Request};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const S: u64 = 1_000_000_000;
+const T0: u64 = 1_700_000_000 * S - (1_700_000_000 * S) % (3600 * S);
+
+fn limiter(text: &str) -> Limiter<ManualClock> {
+    let p = Policy::from_str("t.rl", text).unwrap_or_else(|e| panic!("{}", e.render(100)));
+    Limiter::with_capacity(p, ManualClock::new(T0), 256)
+}
+
+// ---------------------------------------------------------------- concurrency
+
+#[test]
+fn concurrency_slots_are_held_by_the_decision_and_freed_on_drop() {
+    let l = limiter("input user\nANY /** by user: 2 concurrent\n");
+    let r = Request::new("GET", "/x").attr("user", "u");
+    let a = l.check_at(&r, T0);
+    let b = l.check_at(&r, T0);
+    assert!(a.allowed() && b.allowed());
+    assert_eq!(a.slots_held(), 1);
+    let c = l.check_at(&r, T0);
+    assert!(!c.allowed());
+    assert_eq!(c.reason(), Some(Reason::Concurrency));
+    assert_eq!(
+        c.retry_after_ns(),
+        None,
+        "a slot frees when a request finishes"
+    );
+    drop(c);
+    assert!(
+        !l.check_at(&r, T0).allowed(),
+        "a rejected decision held nothing"
+    );
+    drop(a);
+    let d = l.check_at(&r, T0);
+    assert!(d.allowed(), "dropping a permit frees its slot");
+    assert!(l
+        .check_at(&Request::new("GET", "/x").attr("user", "other"), T0)
+        .allowed());
+    drop((b, d));
+}
+
+#[test]
+fn a_panicking_caller_releases_its_slot() {
+    let l = limiter("input user\nANY /** by user: 1 concurrent\n");
+    let r = Request::new("GET", "/x").attr("user", "u");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let permit = l.check_at(&r, T0);
+        assert!(permit.allowed());
+        panic!("handler failed");
+    }));
+    assert!(result.is_err());
+    assert!(
+        l.check_at(&r, T0).allowed(),
+        "the slot was released during unwinding"
+    );
+}
+
+#[test]
+fn never_more_in_flight_than_the_limit_under_threads() {
+    let l = limiter("input user\nANY /** by user: 3 concurrent\n");
+    let in_flight = AtomicU64::new(0);
+    let peak = AtomicU64::new(0);
+    let admitted = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..2_000 {
+                    let d = l.check_at(&Request::new("GET", "/x").attr("user", "u"), T0);
+                    if d.allowed() {
+                        let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        admitted.fetch_add(1, Ordering::Relaxed);
+                        std::hint::spin_loop();
+                        in_flight.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    drop(d);
+                }
+            });
+        }
+    });
+    assert!(
+        peak.load(Ordering::SeqCst) <= 3,
+        "peak {}",
+        peak.load(Ordering::SeqCst)
+    );
+    assert!(admitted.load(Ordering::Relaxed) > 0);
+    // Every slot came back.
+    let all: Vec<_> = (0..3)
+        .map(|_| l.check_at(&Request::new("GET", "/x").attr("user", "u"), T0))
+        .collect();
+    assert!(all.iter().all(|d| d.allowed()));
+}
+
+#[test]
+fn replay_frees_slots_at_at_plus_duration() {
+    let l = limiter("input user\nANY /** by user: 1 concurrent\n");
+    let t = T0 / S;
+    let trace = format!(
+        "{{\"at\": {t}, \"method\": \"GET\", \"path\": \"/a\", \"attrs\": {{\"user\": \"u\"}}, \"duration\": 2.5}}\n\
+         {{\"at\": {}, \"method\": \"GET\", \"path\": \"/a\", \"attrs\": {{\"user\": \"u\"}}}}\n\
+         {{\"at\": {}, \"method\": \"GET\", \"path\": \"/a\", \"attrs\": {{\"user\": \"u\"}}}}\n\
+         {{\"at\": {}, \"method\": \"GET\", \"path\": \"/a\", \"attrs\": {{\"user\": \"u\"}}}}\n",
+        t as f64 + 2.4,
+        t as f64 + 2.5,
+        t as f64 + 2.5
+    );
+    let mut out = Vec::new();
+    replay::run(&l, trace.as_bytes(), &mut out).unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|x| serde_json::from_str(x).unwrap())
+        .collect();
+    let allowed: Vec<bool> = lines
+        .iter()
+        .map(|v| v["allowed"].as_bool().unwrap())
+        .collect();
+    // In flight until +2.5 s; the lines without duration free at once.
+    assert_eq!(allowed, [true, false, true, true]);
+}
+
+// ---------------------------------------------------------------- path keys
+
+#[test]
+fn path_parameters_as_keys_limit_each_object() {
+    let l = limiter(
+        "input key\nPOST /v1/intents/{intent} by key&intent: 2/1h fixed\nGET /channels/{channel}/messages | /c/{channel}/m by channel: 3/1h fixed\n",
+    );
+    let post = |i: &'static str| Request::new("POST", i).attr("key", "k");
+    for _ in 0..2 {
+        assert!(l.check_at(&post("/v1/intents/pi_1"), T0).allowed());
+    }
+    assert!(!l.check_at(&post("/v1/intents/pi_1"), T0).allowed());
+    assert!(
+        l.check_at(&post("/v1/intents/pi_2"), T0).allowed(),
+        "another object has its own counter"
+    );
+    // One counter per channel across both route templates.
+    assert!(l
+        .check_at(&Request::new("GET", "/channels/9/messages"), T0)
+        .allowed());
+    assert!(l.check_at(&Request::new("GET", "/c/9/m"), T0).allowed());
+    assert!(l
+        .check_at(&Request::new("GET", "/channels/9/messages"), T0)
+        .allowed());
+    let d = l.check_at(&Request::new("GET", "/c/9/m"), T0);
+    assert!(!d.allowed());
+    assert!(l.check_at(&Request::new("GET", "/c/10/m"), T0).allowed());
+    // A request attribute named like the parameter does not override the path.
+    let d = l.check_at(
+        &Request::new("GET", "/c/10/m")
+            .attr("channel", "9")
+            .attr("{channel}", "9"),
+        T0,
+    );
+    assert!(d.allowed());
+}
+
+// ---------------------------------------------------------------- settle
+
+#[test]
+fn settle_refunds_or_charges_the_difference() {
+    for alg in ["fixed", "sliding", "bucket"] {
+        let l = limiter(&format!("input k\nANY /** by k: 10/1h {alg}\n"));
+        let r = |c| Request::new("GET", "/x").attr("k", "a").cost(c);
+        let mut d = l.check_at(&r(8), T0);
+        assert!(d.allowed());
+        l.settle(&mut d, 2);
+        // 2 used: 8 more fit, 9 do not.
+        assert!(!l.check_at(&r(9), T0).allowed(), "{alg}");
+        let mut d2 = l.check_at(&r(1), T0);
+        assert!(d2.allowed(), "{alg}");
+        l.settle(&mut d2, 7);
+        // 2 + 7 = 9 used: 1 fits, 2 do not.
+        assert!(!l.check_at(&r(2), T0).allowed(), "{alg}");
+        assert!(l.check_at(&r(1), T0).allowed(), "{alg}");
+    }
+}
+
+#[test]
+fn settle_in_replay_and_cost_from_an_attribute() {
+    let l = limiter("input k, tokens\nANY /** by k: 100/1h fixed cost tokens\n");
+    let at = T0 / S;
+    let trace = format!(
+        "{{\"at\": {at}, \"method\": \"POST\", \"path\": \"/q\", \"attrs\": {{\"k\": \"a\", \"tokens\": \"60\"}}}}\n\
+         {{\"at\": {at}, \"method\": \"POST\", \"path\": \"/q\", \"attrs\": {{\"k\": \"a\", \"tokens\": \"41\"}}}}\n\
+         {{\"at\": {at}, \"method\": \"POST\", \"path\": \"/q\", \"attrs\": {{\"k\": \"a\", \"tokens\": \"40\"}}}}\n"
+    );
+    let mut out = Vec::new();
+    replay::run(&l, trace.as_bytes(), &mut out).unwrap();
+    let allowed: Vec<bool> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|x| {
+            serde_json::from_str::<serde_json::Value>(x).unwrap()["allowed"]
+                .as_bool()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(allowed, [true, false, true]);
+
+    let l = limiter("input k\nANY /** by k: 10/1h fixed\n");
+    let trace = format!(
+        "{{\"at\": {at}, \"method\": \"POST\", \"path\": \"/q\", \"attrs\": {{\"k\": \"a\"}}, \"cost\": 10, \"actual_cost\": 3}}\n\
+         {{\"at\": {at}, \"method\": \"POST\", \"path\": \"/q\", \"attrs\": {{\"k\": \"a\"}}, \"cost\": 7}}\n\
+         {{\"at\": {at}, \"method\": \"POST\", \"path\": \"/q\", \"attrs\": {{\"k\": \"a\"}}}}\n"
+    );
+    let mut out = Vec::new();
+    replay::run(&l, trace.as_bytes(), &mut out).unwrap();
+    let allowed: Vec<bool> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|x| {
+            serde_json::from_str::<serde_json::Value>(x).unwrap()["allowed"]
+                .as_bool()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        allowed,
+        [true, true, false],
+        "10 estimated, 3 actual: 7 more fit, then none"
+    );
+}
+
+// ---------------------------------------------------------------- responses
+
+#[test]
+fn counting_responses_blocks_after_too_many_failures() {
+    let l =
+        limiter("input ip\nauth_failures: ANY /** by ip: 3/10m fixed block 1h counting 401|403\n");
+    let r = Request::new("POST", "/login").attr("ip", "1.2.3.4");
+    // Requests themselves are not counted.
+    for _ in 0..10 {
+        assert!(l.check_at(&r, T0).allowed());
+    }
+    l.report_response_at(&r, 200, T0);
+    l.report_response_at(&r, 401, T0);
+    l.report_response_at(&r, 403, T0);
+    l.report_response_at(&r, 500, T0);
+    l.report_response_at(&r, 401, T0);
+    assert!(
+        !l.check_at(&r, T0).allowed(),
+        "3 failures: no room for one more"
+    );
+    l.report_response_at(&r, 401, T0 + S);
+    let d = l.check_at(&r, T0 + 2 * S);
+    assert!(!d.allowed());
+    assert_eq!(d.reason(), Some(Reason::Blocked));
+    assert_eq!(d.rule(), Some("auth_failures"));
+    assert_eq!(
+        d.retry_after_ns(),
+        Some(3600 * S - S),
+        "the hour runs from the 4th failure"
+    );
+    assert!(
+        l.check_at(&r, T0 + 3601 * S).allowed(),
+        "the penalty ends; a new 10m window"
+    );
+    assert!(l
+        .check_at(
+            &Request::new("POST", "/login").attr("ip", "5.6.7.8"),
+            T0 + 2 * S
+        )
+        .allowed());
+}
+
+#[test]
+fn response_status_in_replay() {
+    let l = limiter("input ip\nANY /** by ip: 1/10m fixed block 1h counting 429\n");
+    let at = T0 / S;
+    let line = |s: u16| {
+        format!("{{\"at\": {at}, \"method\": \"GET\", \"path\": \"/\", \"attrs\": {{\"ip\": \"i\"}}, \"response_status\": {s}}}\n")
+    };
+    let trace = [line(429), line(429), line(200)].concat();
+    let mut out = Vec::new();
+    replay::run(&l, trace.as_bytes(), &mut out).unwrap();
+    let allowed: Vec<bool> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|x| {
+            serde_json::from_str::<serde_json::Value>(x).unwrap()["allowed"]
+                .as_bool()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(allowed, [true, false, false]);
+}
+
+// ---------------------------------------------------------------- shadow
+
+#[test]
+fn shadow_rules_report_but_never_reject() {
+    let l = limiter(
+        "input k\ndefault shadow_prefix \"Beta-\"\nheaders h { \"RateLimit-Remaining\" = \"${remaining}\" \"Reason\" = \"${reason}\" on reject }\nresponse r { headers h }\ndefault respond r\nnew_limit: ANY /** by k: 2/1m fixed shadow\nold_limit: ANY /** by k: 100/1m fixed\n",
+    );
+    let r = Request::new("GET", "/x").attr("k", "a");
+    for i in 0..2 {
+        let d = l.check_at(&r, T0);
+        assert!(d.allowed());
+        assert_eq!(d.rule(), Some("old_limit"));
+        assert!(d.shadow().unwrap().allowed, "request {i}");
+    }
+    let d = l.check_at(&r, T0);
+    assert!(d.allowed(), "a shadow rule never rejects");
+    let sh = d.shadow().unwrap();
+    assert!(!sh.allowed);
+    assert_eq!(sh.rule.and_then(|x| d.rule_id(x)), Some("new_limit"));
+    assert!(sh.retry_after_ns.is_some());
+    let h = d.shadow_headers();
+    assert!(
+        h.contains(&("Beta-RateLimit-Remaining".to_string(), "0".to_string())),
+        "{h:?}"
+    );
+    assert!(
+        h.contains(&("Beta-Reason".to_string(), "rate_limited".to_string())),
+        "{h:?}"
+    );
+    assert!(d.headers().iter().all(|(n, _)| !n.starts_with("Beta-")));
+    let v = replay::decision_json(&d);
+    assert_eq!(v["shadow"]["allowed"], false);
+    assert_eq!(v["shadow"]["rule"], "new_limit");
+    // The enforced rule counted all three.
+    assert_eq!(d.windows()[0].used, 3);
+}
+
+#[test]
+fn a_whole_policy_in_shadow_mode() {
+    let l = limiter("input k\ndefault shadow\nANY /** by k: 1/1m fixed\n");
+    let r = Request::new("GET", "/x").attr("k", "a");
+    assert!(l.check_at(&r, T0).allowed());
+    let d = l.check_at(&r, T0);
+    assert!(d.allowed());
+    assert!(!d.shadow().unwrap().allowed);
+}
+
+// ---------------------------------------------------------------- limits from attributes
+
+#[test]
+fn limits_computed_from_attributes() {
+    let l = limiter("input org, licences\nANY /** by org: min(15000, 1000 * licences)/24h fixed\n");
+    let r = |org: &'static str, lic: &'static str| {
+        Request::new("GET", "/x")
+            .attr("org", org)
+            .attr("licences", lic)
+    };
+    let day = T0 - T0 % (86_400 * S);
+    for _ in 0..3000 {
+        assert!(l.check_at(&r("a", "3"), day).allowed());
+    }
+    assert!(
+        !l.check_at(&r("a", "3"), day).allowed(),
+        "3 licences: 3000 a day"
+    );
+    assert!(
+        l.check_at(&r("a", "4"), day).allowed(),
+        "the limit follows the attribute"
+    );
+    let big = l.check_at(&r("b", "1000000000000"), day);
+    assert!(big.allowed());
+    assert_eq!(big.windows()[0].limit, 15000, "capped by the constant");
+    let huge = l.check_at(&r("c", "18446744073709551615"), day);
+    assert_eq!(
+        huge.windows()[0].limit,
+        15000,
+        "overflow saturates, then the cap applies"
+    );
+    assert!(
+        !l.check_at(&r("d", "-5"), day).allowed(),
+        "a negative or non-numeric value counts as 0"
+    );
+    assert!(
+        !l.check_at(&Request::new("GET", "/x").attr("org", "e"), day)
+            .allowed(),
+        "absent: 0"
+    );
+}
+
+#[test]
+fn tiers_by_condition() {
+    let l = limiter("input k, plan\nwhen plan == \"pro\" { ANY /** by k: 3/1m fixed }\nwhen plan != \"pro\" { ANY /** by k: 1/1m fixed }\n");
+    let r = |plan: &'static str| Request::new("GET", "/x").attr("k", "a").attr("plan", plan);
+    assert!(l.check_at(&r("free"), T0).allowed());
+    assert!(!l.check_at(&r("free"), T0).allowed());
+    let l = limiter("input k, plan\nwhen plan == \"pro\" { ANY /** by k: 3/1m fixed }\nwhen plan != \"pro\" { ANY /** by k: 1/1m fixed }\n");
+    for _ in 0..3 {
+        assert!(l.check_at(&r("pro"), T0).allowed());
+    }
+    assert!(!l.check_at(&r("pro"), T0).allowed());
+}
+
+#[test]
+fn misuse_is_diagnosed() {
+    for (text, code) in [
+        (
+            "input k, n\nANY /** by k: 1000 * n/1h fixed\n",
+            "rl::unbounded_limit",
+        ),
+        (
+            "input k, n\nANY /** by k: min(10, 99999999999 * 99999999999)/1h fixed\n",
+            "rl::number_overflow",
+        ),
+        (
+            "input k, n\nANY /** by k: min(10, n)/1h sliding\n",
+            "rl::derived_not_fixed",
+        ),
+        (
+            "input k\nANY /** by k: 5 concurrent block 1m\n",
+            "rl::concurrency_misuse",
+        ),
+        (
+            "input k\nPOST /a/{id} | /b by k&id: 5/1m\n",
+            "rl::param_not_in_path",
+        ),
+        (
+            "input k\nANY /** by k: 5/1m cost tokens\n",
+            "rl::unknown_attribute",
+        ),
+        (
+            "input k\nANY /** by k: 5/1m counting 999\n",
+            "rl::bad_status",
+        ),
+        (
+            "input k\ndefault shadow_prefix \"Beta \"\nANY /** by k: 5/1m\n",
+            "rl::bad_string",
+        ),
+    ] {
+        let (_, d) = rlc::compile_source(&rlc::Source::new("t.rl", text));
+        assert!(
+            d.iter().any(|x| x.code == code),
+            "{text}: expected {code}, got {:?}",
+            d.iter().map(|x| x.code).collect::<Vec<_>>()
+        );
+    }
+}
+
+// ---------------------------------------------------------------- signalling
+
+#[test]
+fn any_status_reason_codes_and_the_rule_in_headers_and_body() {
+    let l = limiter(
+        "input k\nheaders h { \"X-Reason\" = \"${reason}\" on reject \"X-Rule\" = \"${rule}\" on reject }\nresponse soft { status 200 headers h body `{\"throttled\": true, \"reason\": \"${reason}\", \"rule\": \"${rule}\"}` }\nresponse hard { status 503 headers h }\nsoft_cap: GET /x by k: 1/1m fixed respond soft\nhard_cap: GET /y by k: 1/1m fixed block 10m respond hard\n",
+    );
+    let x = Request::new("GET", "/x").attr("k", "a");
+    l.check_at(&x, T0);
+    let d = l.check_at(&x, T0);
+    assert!(!d.allowed());
+    assert_eq!(d.status(), 200, "a rejection may answer 200 with a body");
+    assert_eq!(
+        d.body().unwrap(),
+        r#"{"throttled": true, "reason": "rate_limited", "rule": "soft_cap"}"#
+    );
+    let y = Request::new("GET", "/y").attr("k", "a");
+    l.check_at(&y, T0);
+    let d = l.check_at(&y, T0);
+    assert_eq!(d.status(), 503);
+    assert!(d.headers().contains(&("X-Reason".into(), "blocked".into())));
+    assert!(d.headers().contains(&("X-Rule".into(), "hard_cap".into())));
+}
