@@ -214,6 +214,19 @@ fn check_rule(policy: &ir::Policy, rule: &ir::Rule, diags: &mut Diagnostics) {
             }
         }
     }
+    if let Some(span) = rule.tz.as_ref().and_then(|t| t.explicit) {
+        if rule.algorithm != Algorithm::Fixed {
+            diags.push(
+                Diagnostic::error(
+                    codes::TIMEZONE_NOT_FIXED,
+                    span,
+                    format!("a time zone aligns `fixed` windows, not `{}` ones", rule.algorithm.as_str()),
+                )
+                .label("time zone")
+                .help("add `fixed`, or remove the time zone: sliding windows and buckets have no alignment"),
+            );
+        }
+    }
     let concurrent = rule.windows.iter().find(|w| w.period == Period::Concurrent);
     if let Some(w) = concurrent {
         let mut misuse = Vec::new();

@@ -95,6 +95,8 @@ pub struct RuleSpec {
     pub counting: Vec<u16>,
     /// Path parameters used in keys: attribute and segment index per path.
     pub params: Vec<(AttrId, Vec<usize>)>,
+    /// Time zone aligning this rule's fixed windows.
+    pub tz: Option<TzSpec>,
     /// Source span.
     #[serde(skip)]
     pub span: Span,
@@ -425,6 +427,45 @@ impl PathPattern {
     }
 }
 
+/// A rule's time zone: from an attribute (an IANA name), else `zone`, else
+/// UTC.
+#[derive(Debug, Clone, Copy)]
+pub struct TzSpec {
+    /// The named zone.
+    pub zone: Option<chrono_tz::Tz>,
+    /// The attribute naming a zone per request.
+    pub attr: Option<AttrId>,
+}
+
+impl Serialize for TzSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("TzSpec", 2)?;
+        st.serialize_field("zone", &self.zone.map(|z| z.name()))?;
+        st.serialize_field("attr", &self.attr)?;
+        st.end()
+    }
+}
+
+impl TzSpec {
+    /// The zone's offset from UTC at `now`, in ns.
+    pub fn offset_ns(&self, values: &[Option<&str>], now: u64) -> i64 {
+        use chrono::{Offset, TimeZone};
+        let from_attr = self
+            .attr
+            .and_then(|a| values.get(a).copied().flatten())
+            .and_then(|n| n.parse::<chrono_tz::Tz>().ok());
+        let Some(zone) = from_attr.or(self.zone) else {
+            return 0;
+        };
+        let secs = i64::try_from(now / 1_000_000_000).unwrap_or(i64::MAX);
+        match chrono::DateTime::from_timestamp(secs, 0) {
+            Some(dt) => i64::from(zone.offset_from_utc_datetime(&dt.naive_utc()).fix().local_minus_utc()) * 1_000_000_000,
+            None => 0,
+        }
+    }
+}
+
 /// The ticks of the store's touch clock (2^30 ns, about 1.07 s).
 pub const TICK_SHIFT: u32 = 30;
 
@@ -548,6 +589,14 @@ pub fn compile(policy: &ir::Policy) -> DecisionTable {
             cost_attr: r.cost_attr,
             counting: r.counting.clone(),
             params: r.params.clone(),
+            tz: r
+                .tz
+                .as_ref()
+                .filter(|_| r.algorithm == Algorithm::Fixed)
+                .map(|t| TzSpec {
+                    zone: t.zone,
+                    attr: t.attr,
+                }),
             span: r.span,
         });
     }

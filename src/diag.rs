@@ -78,6 +78,40 @@ pub mod codes {
     /// A concurrency limit combined with an option it cannot have.
     pub const CONCURRENCY_MISUSE: &str = "rl::concurrency_misuse";
 
+    /// Static analysis (`src/analyze.rs`): a window that can never be the one that rejects.
+    pub const DEAD_WINDOW: &str = "rl::dead_window";
+    /// A rule another rule always rejects before it.
+    pub const SHADOWED_RULE: &str = "rl::shadowed_rule";
+    /// Two rules that limit the same requests the same way.
+    pub const IDENTICAL_RULES: &str = "rl::identical_rules";
+    /// A condition (with its enclosing blocks) that no request satisfies.
+    pub const CONTRADICTORY_CONDITION: &str = "rl::contradictory_condition";
+    /// A condition that requires absent an attribute the key needs present.
+    pub const KEY_CONDITION_CONFLICT: &str = "rl::key_condition_conflict";
+    /// A derived limit reading a counter that can never count.
+    pub const DEAD_COUNTER: &str = "rl::dead_counter";
+    /// An input, counter, response or header set nothing uses.
+    pub const UNUSED_DECLARATION: &str = "rl::unused_declaration";
+    /// A `bucket` without `burst`: its capacity is its whole limit.
+    pub const IMPLICIT_BURST: &str = "rl::implicit_burst";
+    /// A `block` penalty shorter than the window it guards.
+    pub const SHORT_BLOCK: &str = "rl::short_block";
+    /// `m` (minutes) where a month was probably meant.
+    pub const MINUTES_NOT_MONTHS: &str = "rl::minutes_not_months";
+    /// A rule keyed only by one free-form attribute no other rule keys on.
+    pub const FREE_FORM_KEY: &str = "rl::free_form_key";
+    /// A `Retry-After` header that is not `${retry_after}`.
+    pub const RETRY_AFTER_HEADER: &str = "rl::retry_after_header";
+    /// A `RateLimit-Policy` header whose literal numbers disagree with the rules.
+    pub const RATELIMIT_POLICY_HEADER: &str = "rl::ratelimit_policy_header";
+    /// A `# rlc: allow(...)` comment that acknowledges nothing.
+    pub const UNUSED_ALLOW: &str = "rl::unused_allow";
+
+    /// A time zone name that the IANA database does not have.
+    pub const UNKNOWN_TIMEZONE: &str = "rl::unknown_timezone";
+    /// A time zone on a rule whose windows are not aligned (`fixed`).
+    pub const TIMEZONE_NOT_FIXED: &str = "rl::timezone_not_fixed";
+
     /// Every code, for docs and tests.
     pub const ALL: &[&str] = &[
         SYNTAX,
@@ -110,8 +144,24 @@ pub mod codes {
         BAD_INPUT,
         BAD_BLOCK,
         DERIVED_NOT_FIXED,
+        DEAD_WINDOW,
+        SHADOWED_RULE,
+        IDENTICAL_RULES,
+        CONTRADICTORY_CONDITION,
+        KEY_CONDITION_CONFLICT,
+        DEAD_COUNTER,
+        UNUSED_DECLARATION,
+        IMPLICIT_BURST,
+        SHORT_BLOCK,
+        MINUTES_NOT_MONTHS,
+        FREE_FORM_KEY,
+        RETRY_AFTER_HEADER,
+        RATELIMIT_POLICY_HEADER,
+        UNUSED_ALLOW,
         PARAM_NOT_IN_PATH,
         CONCURRENCY_MISUSE,
+        UNKNOWN_TIMEZONE,
+        TIMEZONE_NOT_FIXED,
     ];
 }
 

@@ -182,6 +182,16 @@ pub fn rule_text(rule: &RuleSpec, table: &DecisionTable) -> String {
         )),
         None => s.push_str("; over the limit: throttled"),
     }
+    if let Some(a) = rule.cost_attr {
+        s.push_str(&format!("; each request counts its `{}`", table.inputs.get(a).map_or("?", String::as_str)));
+    }
+    if !rule.counting.is_empty() {
+        let st: Vec<String> = rule.counting.iter().map(u16::to_string).collect();
+        s.push_str(&format!("; counts only responses with status {}", st.join(" or ")));
+    }
+    if rule.shadow {
+        s.push_str("; SHADOW: decided and reported, never enforced");
+    }
     s.push_str(&format!(", status {}", rule.status));
     if let Some(r) = rule
         .response
@@ -294,6 +304,9 @@ pub fn policy_json(table: &DecisionTable) -> Value {
             })).collect::<Vec<_>>(),
             "block": r.block_ns.map(format_nanos),
             "status": r.status,
+            "shadow": r.shadow,
+            "counting": r.counting,
+            "cost_attribute": r.cost_attr.and_then(|a| table.inputs.get(a)),
         })).collect::<Vec<_>>(),
         "counters": table.counters.iter().map(|c| json!({
             "name": c.name,

@@ -37,6 +37,18 @@ pub struct Policy {
     pub shadow_prefix: Option<String>,
 }
 
+/// Where a rule's time zone comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TzRef {
+    /// A named zone (the rule's, or the policy default), the fallback when
+    /// `attr` is absent or not a zone name.
+    pub zone: Option<chrono_tz::Tz>,
+    /// An attribute holding an IANA zone name.
+    pub attr: Option<AttrId>,
+    /// Written on the rule itself (not only a policy default).
+    pub explicit: Option<Span>,
+}
+
 /// A declared attribute, or a path parameter used in a key.
 #[derive(Clone, Debug)]
 pub struct Input {
@@ -362,6 +374,8 @@ pub struct Rule {
     /// Path parameters used as key attributes: the attribute and its segment
     /// index in each of the rule's path patterns.
     pub params: Vec<(AttrId, Vec<usize>)>,
+    /// Time zone for aligning fixed windows.
+    pub tz: Option<TzRef>,
 }
 
 /// A named counter.
@@ -532,6 +546,7 @@ pub fn lower(file: &ast::File, source: &Source) -> (Policy, Diagnostics) {
         shadow_prefix: None,
     };
     let mut shadow_all = false;
+    let mut default_tz: Option<chrono_tz::Tz> = None;
     cx.declare(&file.items, 0);
     // Defaults and named declarations first, so rules may use them in any order.
     let mut default_algorithm: Option<(Algorithm, Span)> = None;
@@ -577,6 +592,7 @@ pub fn lower(file: &ast::File, source: &Source) -> (Policy, Diagnostics) {
                     }
                 }
                 ast::Default::Shadow(_) => shadow_all = true,
+                ast::Default::Timezone(name) => default_tz = cx.timezone(name),
                 ast::Default::ShadowPrefix(p) => {
                     if p.value
                         .bytes()
@@ -615,6 +631,7 @@ pub fn lower(file: &ast::File, source: &Source) -> (Policy, Diagnostics) {
         algorithm: default_algorithm.map_or(Algorithm::Sliding, |(a, _)| a),
         response: policy.default_response,
         shadow: shadow_all,
+        tz: default_tz,
     };
     cx.rules(&file.items, &[], &defaults, &mut policy.rules);
     policy.inputs = cx.inputs;
@@ -642,6 +659,7 @@ struct RuleDefaults {
     algorithm: Algorithm,
     response: Option<usize>,
     shadow: bool,
+    tz: Option<chrono_tz::Tz>,
 }
 
 struct Lower {
@@ -1411,8 +1429,27 @@ impl Lower {
         let mut shadow = defaults.shadow;
         let mut cost_attr = None;
         let mut counting = Vec::new();
+        let mut tz = defaults.tz.map(|z| TzRef {
+            zone: Some(z),
+            attr: None,
+            explicit: None,
+        });
         for o in &r.options {
             match o {
+                ast::RuleOption::TimezoneName(name, span) => {
+                    tz = Some(TzRef {
+                        zone: self.timezone(name).or(defaults.tz),
+                        attr: None,
+                        explicit: Some(*span),
+                    });
+                }
+                ast::RuleOption::TimezoneAttr(a, span) => {
+                    tz = Some(TzRef {
+                        zone: defaults.tz,
+                        attr: self.attr(a),
+                        explicit: Some(*span),
+                    });
+                }
                 ast::RuleOption::Shadow(_) => shadow = true,
                 ast::RuleOption::Cost(a, _) => cost_attr = self.attr(a),
                 ast::RuleOption::Counting(statuses, _) => {
@@ -1524,7 +1561,28 @@ impl Lower {
             cost_attr,
             counting,
             params,
+            tz,
         })
+    }
+
+    /// An IANA zone by name.
+    fn timezone(&mut self, name: &ast::Str) -> Option<chrono_tz::Tz> {
+        match name.value.parse::<chrono_tz::Tz>() {
+            Ok(z) => Some(z),
+            Err(_) => {
+                let names = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name());
+                let help = match did_you_mean(&name.value, names) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "use an IANA name such as `Europe/Paris` or `America/New_York`".to_string(),
+                };
+                self.diags.push(
+                    Diagnostic::error(codes::UNKNOWN_TIMEZONE, name.span, format!("unknown time zone `{}`", name.value))
+                        .label("not in the IANA database")
+                        .help(help),
+                );
+                None
+            }
+        }
     }
 
     /// A rule's key: attributes, or `{param}`s that every path of the rule has.

@@ -25,11 +25,14 @@
 // The evaluator's atomics and the store are written in safe Rust; keep it that way.
 #![forbid(unsafe_code)]
 
+pub mod analyze;
 pub mod check;
 pub mod compile;
 pub mod diag;
+pub mod diff;
 pub mod eval;
 pub mod explain;
+pub mod fmt;
 pub mod ir;
 pub mod replay;
 pub mod source;
@@ -53,6 +56,10 @@ pub fn compile_source(source: &Source) -> (Option<DecisionTable>, Diagnostics) {
     };
     let (policy, mut diags) = ir::lower(&file, source);
     diags.0.extend(check::check(&policy).0);
+    // Static analysis needs a policy that checked clean.
+    if !diags.has_errors() {
+        diags.0.extend(analyze::analyze(&policy).0);
+    }
     diags.sort();
     if diags.has_errors() {
         (None, diags)

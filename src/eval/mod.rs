@@ -148,6 +148,8 @@ struct Charge<'t> {
     /// Whether `Limiter::settle` applies to it (the rule counts the
     /// request's cost, not an attribute).
     settles: bool,
+    /// The rule's time-zone offset at the decision, ns.
+    shift: i64,
 }
 
 /// The verdict on one request.
@@ -416,12 +418,15 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             if !rule.counting.contains(&status) {
                 continue;
             }
+            // The report that fills a window (or finds it full) starts the
+            // rule's penalty: `10/15m block 1h counting 401` locks at the
+            // tenth failure.
             let mut over = false;
             for w in &rule.windows {
                 let limit = self.limit_of(w, &c.values, now);
                 loop {
                     let old = current(w, touch.words);
-                    match judge_word(w, old, touch.words, now, touch.cost, limit).0 {
+                    match judge_word(w, old, touch.words, touch.local(now), touch.cost, limit).0 {
                         Judged::Admit { new, roll } => {
                             if let Some((slot, val)) = roll {
                                 touch.words[w.word as usize + 1 + slot]
@@ -436,6 +441,9 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                                 )
                                 .is_ok()
                             {
+                                if touch.report(w, now, limit).remaining == 0 {
+                                    over = true;
+                                }
                                 break;
                             }
                         }
@@ -478,6 +486,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 continue;
             }
             let charged = c.new;
+            let shift = c.shift;
             let _ = c
                 .word
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| match w.period {
@@ -496,7 +505,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                             })
                         }
                         Algorithm::Fixed => {
-                            let (k, _) = fixed_window(w.period, w.window_ns, now);
+                            let (k, _) = fixed_window(w.period, w.window_ns, shifted(now, shift));
                             let base = k.saturating_mul(w.stride);
                             if v < base || v > base.saturating_add(w.stride) {
                                 return None;
@@ -573,6 +582,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                                 positions.get(pi).and_then(|&i| segments.get(i).copied());
                         }
                     }
+                    let shift = rule.tz.as_ref().map_or(0, |tz| tz.offset_ns(&values, now));
                     let cost = match rule.cost_attr {
                         Some(a) => values[a]
                             .and_then(|v| v.parse::<u64>().ok())
@@ -588,6 +598,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                                 rule: ri,
                                 words,
                                 cost,
+                                shift,
                             }),
                             Lookup::Absent => {}
                             Lookup::Full => {
@@ -661,7 +672,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 // The CAS below must expect the very value judged here.
                 let old = current(w, touch.words);
                 let cost = if counting { 1 } else { touch.cost };
-                match judge_word(w, old, touch.words, now, cost, limit).0 {
+                match judge_word(w, old, touch.words, touch.local(now), cost, limit).0 {
                     Judged::Admit { new, roll } if !counting => steps.push(Step {
                         touch: ti as u32,
                         window: wi as u32,
@@ -721,6 +732,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 cost: touch.cost,
                 new: s.new,
                 settles: rule.cost_attr.is_none(),
+                shift: touch.shift,
             });
         }
         d.shadow = self.shadow(touches, values, now, true);
@@ -756,7 +768,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             for (wi, w) in rule.windows.iter().enumerate() {
                 let limit = self.limit_of(w, values, now);
                 let old = current(w, touch.words);
-                match judge_word(w, old, touch.words, now, touch.cost, limit).0 {
+                match judge_word(w, old, touch.words, touch.local(now), touch.cost, limit).0 {
                     Judged::Admit { new, roll } => plan.push(Step {
                         touch: ti as u32,
                         window: wi as u32,
@@ -832,7 +844,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 continue;
             }
             for w in &rule.windows {
-                let r = report(w, touch.words, now, self.limit_of(w, values, now));
+                let r = touch.report(w, now, self.limit_of(w, values, now));
                 if best.is_none_or(|(rem, _)| r.remaining < rem) {
                     best = Some((r.remaining, ti));
                 }
@@ -847,7 +859,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         let mut window = 0;
         let mut least = u64::MAX;
         for (wi, w) in rule.windows.iter().enumerate() {
-            let r = report(w, touch.words, now, self.limit_of(w, values, now));
+            let r = touch.report(w, now, self.limit_of(w, values, now));
             if r.remaining < least {
                 least = r.remaining;
                 window = wi;
@@ -935,7 +947,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                         Some(v.saturating_sub(cost.saturating_mul(w.emission_ns)))
                     }
                     (_, Algorithm::Fixed) => {
-                        let (k, _) = fixed_window(w.period, w.window_ns, now);
+                        let (k, _) = fixed_window(w.period, w.window_ns, touch.local(now));
                         let base = k.saturating_mul(w.stride);
                         (v >= base.saturating_add(cost) && v <= base.saturating_add(w.stride))
                             .then(|| v - cost)
@@ -1023,7 +1035,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             let mut own: Option<(usize, Option<u64>, Reason)> = None;
             for w in &rule.windows {
                 let limit = self.limit_of(w, values, now);
-                if let Judged::Reject(r) = judge(w, touch.words, now, cost, limit).0 {
+                if let Judged::Reject(r) = judge(w, touch.words, touch.local(now), cost, limit).0 {
                     note_reject(&mut own, i, r, reason_of(w));
                 }
             }
@@ -1055,8 +1067,8 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         let mut latest: Option<Option<u64>> = None;
         for (wi, w) in rule.windows.iter().enumerate() {
             let limit = self.limit_of(w, values, now);
-            let r = report(w, touch.words, now, limit);
-            if let Judged::Reject(x) = judge(w, touch.words, now, cost, limit).0 {
+            let r = touch.report(w, now, limit);
+            if let Judged::Reject(x) = judge(w, touch.words, touch.local(now), cost, limit).0 {
                 let later = match latest {
                     None => true,
                     Some(None) => false,
@@ -1121,6 +1133,28 @@ struct Touch<'s> {
     words: &'s [AtomicU64],
     /// The request's cost for this rule (its `cost ATTR`, or the request's).
     cost: u64,
+    /// The rule's time-zone offset now, ns (0 for UTC): fixed windows are
+    /// aligned on local time.
+    shift: i64,
+}
+
+impl Touch<'_> {
+    /// `now` on the rule's local clock.
+    fn local(&self, now: u64) -> u64 {
+        shifted(now, self.shift)
+    }
+
+    /// A window's figures, with times back on the UTC clock.
+    fn report(&self, w: &WindowSpec, now: u64, limit: u64) -> WindowReport {
+        let mut r = report(w, self.words, self.local(now), limit);
+        r.reset_ns = shifted(r.reset_ns, -self.shift);
+        r
+    }
+}
+
+/// `t + shift`, clamped to the u64 clock.
+fn shifted(t: u64, shift: i64) -> u64 {
+    (i128::from(t) + i128::from(shift)).clamp(0, i128::from(u64::MAX)) as u64
 }
 
 /// One window's planned write.
@@ -1160,7 +1194,7 @@ fn commit(w: &WindowSpec, touch: &Touch<'_>, step: Step, now: u64) -> Result<u64
             Ok(_) => return Ok(new),
             Err(actual) => {
                 expected = actual;
-                match judge_word(w, actual, touch.words, now, touch.cost, step.limit).0 {
+                match judge_word(w, actual, touch.words, touch.local(now), touch.cost, step.limit).0 {
                     Judged::Admit { new: n, roll: r } => {
                         new = n;
                         roll = r;

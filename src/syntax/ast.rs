@@ -98,6 +98,8 @@ pub enum Default {
     Shadow(Span),
     /// `default shadow_prefix "Beta-"`
     ShadowPrefix(Str),
+    /// `default timezone "Europe/Paris"`
+    Timezone(Str),
 }
 
 /// `headers NAME { "H" = "v" on reject ... }`
@@ -293,6 +295,10 @@ pub enum RuleOption {
     Cost(Ident, Span),
     /// `counting 401|403`
     Counting(Vec<Num>, Span),
+    /// `timezone "Asia/Tokyo"`
+    TimezoneName(Str, Span),
+    /// `timezone ATTR`: the zone named by a request attribute
+    TimezoneAttr(Ident, Span),
 }
 
 impl RuleOption {
@@ -307,7 +313,9 @@ impl RuleOption {
             | RuleOption::Respond(_, s)
             | RuleOption::Shadow(s)
             | RuleOption::Cost(_, s)
-            | RuleOption::Counting(_, s) => *s,
+            | RuleOption::Counting(_, s)
+            | RuleOption::TimezoneName(_, s)
+            | RuleOption::TimezoneAttr(_, s) => *s,
         }
     }
 }

@@ -213,9 +213,15 @@ fn describe(r: Rule) -> Option<&'static str> {
         Rule::key_clause | Rule::kw_by => "`by KEY`",
         Rule::key_group => "an attribute name",
         Rule::rates | Rule::rate => "a rate such as `100/1m`",
-        Rule::limit | Rule::min_call | Rule::kw_min => {
+        Rule::limit | Rule::min_call | Rule::kw_min | Rule::product => {
             "a limit such as `100` or `min(counter, 100)`"
         }
+        Rule::concurrent => "`concurrent`",
+        Rule::shadow => "`shadow`",
+        Rule::cost_opt => "`cost ATTRIBUTE`",
+        Rule::counting => "`counting STATUS|STATUS`",
+        Rule::default_shadow_prefix => "`shadow_prefix \"Beta-\"`",
+        Rule::timezone_opt | Rule::default_timezone => "`timezone \"Area/City\"`",
         Rule::number => "a number",
         Rule::duration => "a duration such as `10s`",
         Rule::unit => "a unit (`ms`, `s`, `m`, `h`, `d`, `mo`)",
@@ -417,6 +423,10 @@ fn item(p: Pair<'_, Rule>) -> Built<Item> {
                     Default::Overflow(ident(next(&mut i, span)?))
                 }
                 Rule::shadow => Default::Shadow(d.as_span().into()),
+                Rule::default_timezone => {
+                    let mut i = d.into_inner();
+                    Default::Timezone(string(next(&mut i, span)?)?)
+                }
                 Rule::default_shadow_prefix => {
                     let mut i = d.into_inner();
                     Default::ShadowPrefix(string(next(&mut i, span)?)?)
@@ -575,6 +585,15 @@ fn rule_item(mut inner: Pairs<'_, Rule>, span: Span) -> Built<ast::Rule> {
                 RuleOption::Respond(ident(next(&mut i, ospan)?), ospan)
             }
             Rule::shadow => RuleOption::Shadow(ospan),
+            Rule::timezone_opt => {
+                let mut i = o.into_inner();
+                let v = next(&mut i, ospan)?;
+                if v.as_rule() == Rule::string {
+                    RuleOption::TimezoneName(string(v)?, ospan)
+                } else {
+                    RuleOption::TimezoneAttr(ident(v), ospan)
+                }
+            }
             Rule::cost_opt => {
                 let mut i = o.into_inner();
                 RuleOption::Cost(ident(next(&mut i, ospan)?), ospan)

@@ -1,0 +1,6 @@
+input tenant, key
+when tenant == "b" {
+  when tenant == "a" {
+    POST /tokens by key: 10/1s
+  }
+}

@@ -1,0 +1,2 @@
+input key, ip
+POST /tokens by key&ip: 50/1m block 10s
