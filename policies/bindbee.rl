@@ -8,6 +8,8 @@
 #              organization-level endpoints.
 
 policy bindbee
+# rlc: allow(unused_declaration): api_key is declared on purpose, unused (see
+# above); `rlc explain --request` then reads it without a note.
 input api_key, connector
 
 # "Bindbee includes rate limit information in the response headers of every

@@ -44,6 +44,8 @@ const PAIR_BUDGET: usize = 2_000_000;
 /// Most conjunctions a condition is expanded into; beyond it the solver
 /// answers "may hold".
 const DNF_LIMIT: usize = 256;
+/// Most implications decided for the pairwise analysis.
+const SOLVER_BUDGET: usize = 20_000;
 /// Most windows of one rule compared pairwise.
 const WINDOW_LIMIT: usize = 64;
 
@@ -65,10 +67,16 @@ pub const ALLOWABLE: &[&str] = &[
 
 /// Runs every analysis on a policy without errors and returns the findings.
 pub fn analyze(policy: &ir::Policy) -> Diagnostics {
-    let Ok(file) = syntax::parse(&policy.source) else {
-        return Diagnostics::default();
-    };
-    let mut cx = Cx::new(policy, &file);
+    match syntax::parse(&policy.source) {
+        Ok(file) => analyze_file(policy, &file),
+        Err(_) => Diagnostics::default(),
+    }
+}
+
+/// [`analyze`] with the syntax tree the policy was lowered from (spans of
+/// conditions and names, comments), to save parsing it again.
+pub fn analyze_file(policy: &ir::Policy, file: &ast::File) -> Diagnostics {
+    let mut cx = Cx::new(policy, file);
     cx.windows();
     cx.conditions();
     cx.pairs();
@@ -76,7 +84,7 @@ pub fn analyze(policy: &ir::Policy) -> Diagnostics {
     cx.keys();
     cx.headers();
     let mut diags = cx.diags;
-    apply_allows(policy.source.text(), &file, &mut diags);
+    apply_allows(policy.source.text(), file, &mut diags);
     diags
 }
 
@@ -1085,11 +1093,18 @@ impl<'a> Cx<'a> {
         let conds: Vec<Pred> = (0..n)
             .map(|i| and(self.rule_conds.get(i).map_or(&[][..], Vec::as_slice)))
             .collect();
+        let keys: Vec<Vec<BTreeSet<AttrId>>> = rules.iter().map(|r| key_sets(&r.key)).collect();
+        let wins: Vec<Vec<String>> = rules.iter().map(window_signature).collect();
+        let skip: Vec<bool> = (0..n)
+            .map(|i| self.unreachable.get(i).copied().unwrap_or(true))
+            .collect();
+        // Implication is the costly test: bound how often it runs.
+        let mut budget = SOLVER_BUDGET;
         let mut identical = vec![false; n];
         // Exact duplicates: an error on the second of each pair.
         for j in 0..n {
             for i in 0..j {
-                if identical[i] || self.unreachable[i] || self.unreachable[j] {
+                if identical[i] || skip[i] || skip[j] {
                     continue;
                 }
                 let (a, b) = (&rules[i], &rules[j]);
@@ -1097,11 +1112,18 @@ impl<'a> Cx<'a> {
                     || a.algorithm != b.algorithm
                     || a.burst.map(|x| x.0) != b.burst.map(|x| x.0)
                     || a.matcher.methods != b.matcher.methods
-                    || !same_keys(&a.key, &b.key)
-                    || !same_windows(a, b)
+                    || wins[i] != wins[j]
+                    || !same_keys(&keys[i], &keys[j])
                     || !covers(&a.matcher.paths, &b.matcher.paths)
                     || !covers(&b.matcher.paths, &a.matcher.paths)
-                    || !self.solver.implies(&conds[i], &conds[j])
+                {
+                    continue;
+                }
+                if budget < 2 {
+                    return;
+                }
+                budget -= 2;
+                if !self.solver.implies(&conds[i], &conds[j])
                     || !self.solver.implies(&conds[j], &conds[i])
                 {
                     continue;
@@ -1121,7 +1143,7 @@ impl<'a> Cx<'a> {
         }
         // Shadowing: A always rejects before B.
         for j in 0..n {
-            if identical[j] || self.unreachable[j] {
+            if identical[j] || skip[j] {
                 continue;
             }
             let b = &rules[j];
@@ -1129,7 +1151,7 @@ impl<'a> Cx<'a> {
                 continue;
             }
             for i in 0..n {
-                if i == j || identical[i] || self.unreachable[i] {
+                if i == j || identical[i] || skip[i] {
                     continue;
                 }
                 let a = &rules[i];
@@ -1137,14 +1159,20 @@ impl<'a> Cx<'a> {
                     || a.algorithm != b.algorithm
                     || !same_counting(a, b)
                     || a.matcher.methods.0 & b.matcher.methods.0 != b.matcher.methods.0
-                    || !coarser_key(&a.key, &b.key)
+                    || !coarser_key(&keys[i], &keys[j])
                     || !self.stricter(a, b, j)
                     || !covers(&a.matcher.paths, &b.matcher.paths)
-                    || !self.solver.implies(&conds[j], &conds[i])
                 {
                     continue;
                 }
-                let same_key = same_keys(&a.key, &b.key);
+                if budget == 0 {
+                    return;
+                }
+                budget -= 1;
+                if !self.solver.implies(&conds[j], &conds[i]) {
+                    continue;
+                }
+                let same_key = same_keys(&keys[i], &keys[j]);
                 self.diags.push(
                     Diagnostic::warning(
                         codes::SHADOWED_RULE,
@@ -1347,30 +1375,32 @@ impl<'a> Cx<'a> {
                 .get(a)
                 .is_none_or(|i| i.param || i.name.to_ascii_lowercase().contains("ip"))
         };
-        for (ri, rule) in policy.rules.iter().enumerate() {
+        // How many rules key on each attribute, and how many rules have a key.
+        let mut keyed_by = vec![0usize; policy.inputs.len()];
+        for r in &policy.rules {
+            let attrs: BTreeSet<AttrId> = r.key.iter().flatten().copied().collect();
+            for a in attrs {
+                if let Some(x) = keyed_by.get_mut(a) {
+                    *x += 1;
+                }
+            }
+        }
+        let keyed_rules = policy.rules.iter().filter(|r| !r.key.is_empty()).count();
+        for rule in &policy.rules {
             let [group] = rule.key.as_slice() else {
                 continue;
             };
             let [attr] = group.as_slice() else {
                 continue;
             };
-            if is_ip(*attr) {
-                continue;
-            }
-            let others: Vec<&ir::Rule> = policy
-                .rules
-                .iter()
-                .enumerate()
-                .filter(|(i, r)| *i != ri && !r.key.is_empty())
-                .map(|(_, r)| r)
-                .collect();
-            // Nothing to compare with: one keyed rule is its policy's key.
-            if others.is_empty() {
-                continue;
-            }
-            let used_elsewhere = others.iter().any(|r| r.key.iter().flatten().any(|a| a == attr))
-                || policy.counters.iter().any(|c| c.key.contains(attr));
-            if used_elsewhere {
+            // Nothing to compare with when it is the only keyed rule; and an
+            // address, or an attribute other rules or counters key on, is
+            // the policy's usual key.
+            if is_ip(*attr)
+                || keyed_rules < 2
+                || keyed_by.get(*attr).copied().unwrap_or(0) > 1
+                || policy.counters.iter().any(|c| c.key.contains(attr))
+            {
                 continue;
             }
             let name = self.attr_name(*attr);
@@ -1383,10 +1413,14 @@ impl<'a> Cx<'a> {
                 ),
             )
             .label(format!("one counter per distinct `{name}`"));
-            for r in others.iter().take(3) {
-                if let Some(s) = r.key_span {
-                    d = d.with_related(s, "other rules are keyed like this");
-                }
+            let others = policy
+                .rules
+                .iter()
+                .filter(|r| !std::ptr::eq(*r, rule))
+                .filter_map(|r| r.key_span)
+                .take(3);
+            for s in others {
+                d = d.with_related(s, "other rules are keyed like this");
             }
             self.diags.push(d.help(format!(
                 "every distinct value of `{name}` gets its own counter: if clients can choose it, they can rotate values to escape the limit and fill the key store; key by an authenticated identity, or add the client address (`by {name}&ip`)"
@@ -1551,15 +1585,13 @@ fn key_sets(key: &[ir::KeyGroup]) -> Vec<BTreeSet<AttrId>> {
     }
 }
 
-fn same_keys(a: &[ir::KeyGroup], b: &[ir::KeyGroup]) -> bool {
-    let (x, y) = (key_sets(a), key_sets(b));
+fn same_keys(x: &[BTreeSet<AttrId>], y: &[BTreeSet<AttrId>]) -> bool {
     x.iter().all(|g| y.contains(g)) && y.iter().all(|g| x.contains(g))
 }
 
 /// True when every key group of `b` has a group of `a` made of some of its
 /// attributes: `a`'s counter then counts everything `b`'s does.
-fn coarser_key(a: &[ir::KeyGroup], b: &[ir::KeyGroup]) -> bool {
-    let (x, y) = (key_sets(a), key_sets(b));
+fn coarser_key(x: &[BTreeSet<AttrId>], y: &[BTreeSet<AttrId>]) -> bool {
     y.iter().all(|gb| x.iter().any(|ga| ga.is_subset(gb)))
 }
 
@@ -1571,17 +1603,15 @@ fn same_counting(a: &ir::Rule, b: &ir::Rule) -> bool {
     a.cost_attr == b.cost_attr && set(a) == set(b) && tz(a) == tz(b)
 }
 
-fn same_windows(a: &ir::Rule, b: &ir::Rule) -> bool {
-    let key = |r: &ir::Rule| {
-        let mut v: Vec<String> = r
-            .windows
-            .iter()
-            .map(|w| format!("{:?}/{:?}", w.limit, w.period))
-            .collect();
-        v.sort();
-        v
-    };
-    key(a) == key(b)
+/// A rule's windows, in an order-free form for comparison.
+fn window_signature(r: &ir::Rule) -> Vec<String> {
+    let mut v: Vec<String> = r
+        .windows
+        .iter()
+        .map(|w| format!("{:?}/{:?}", w.limit, w.period))
+        .collect();
+    v.sort();
+    v
 }
 
 /// True when each path of `inner` is contained in some path of `outer`.
@@ -1737,9 +1767,24 @@ fn apply_allows(text: &str, file: &ast::File, diags: &mut Diagnostics) {
 // ------------------------------------------------------------------ explain
 
 /// Notes on how many counters a policy may keep: rules on every path keyed
-/// by one free-form attribute, whose values clients may choose.
+/// by one free-form attribute that no other rule keys on, whose values
+/// clients may choose.
 pub fn cardinality_notes(table: &DecisionTable) -> Vec<String> {
     let mut notes = Vec::new();
+    let mut keyed_by = vec![0usize; table.inputs.len()];
+    for r in &table.rules {
+        let attrs: BTreeSet<AttrId> = r
+            .groups
+            .iter()
+            .filter_map(|g| table.groups.get(g.0 as usize))
+            .flat_map(|g| g.attrs.iter().copied())
+            .collect();
+        for a in attrs {
+            if let Some(x) = keyed_by.get_mut(a) {
+                *x += 1;
+            }
+        }
+    }
     for r in &table.rules {
         let everywhere = r.methods == ir::MethodSet::ANY
             && r.paths
@@ -1756,7 +1801,10 @@ pub fn cardinality_notes(table: &DecisionTable) -> Vec<String> {
         let Some(name) = table.inputs.get(*a) else {
             continue;
         };
-        if param || name.to_ascii_lowercase().contains("ip") || !matches!(g.owner, Owner::Rule(..))
+        if param
+            || name.to_ascii_lowercase().contains("ip")
+            || keyed_by.get(*a).copied().unwrap_or(0) > 1
+            || !matches!(g.owner, Owner::Rule(..))
         {
             continue;
         }

@@ -316,6 +316,9 @@ pub struct RouteIndex {
 #[derive(Debug, Default, Serialize)]
 struct RouteNode {
     literal: HashMap<String, u32, ahash::RandomState>,
+    /// The first few literal children again, scanned instead of hashed.
+    #[serde(skip)]
+    few: Vec<(String, u32)>,
     any_segment: Option<u32>,
     here: Vec<(Target, MethodSet)>,
     rest: Vec<(Target, MethodSet)>,
@@ -337,6 +340,11 @@ impl RouteIndex {
         };
         let id = *slot;
         if id == next {
+            if let PathSeg::Literal(l) = seg {
+                if n.few.len() < FEW_LITERALS {
+                    n.few.push((l.clone(), id));
+                }
+            }
             self.nodes.push(RouteNode::default());
         }
         id
@@ -392,6 +400,74 @@ impl RouteIndex {
         out.dedup();
     }
 
+    /// [`RouteIndex::lookup`] on a request path as received: the query
+    /// string and fragment are cut off, and segments are read one at a time
+    /// as the trie is walked, only where a node has children or routes that
+    /// end there (a policy of `/**` routes never reads the path). Nothing is
+    /// allocated; the cost grows with the path's depth and the number of
+    /// matching routes, not with the number of rules.
+    pub fn lookup_path(
+        &self,
+        method_bits: u16,
+        path: &str,
+        out: &mut smallvec::SmallVec<[Target; 16]>,
+    ) {
+        let push = |out: &mut smallvec::SmallVec<[Target; 16]>, v: &[(Target, MethodSet)]| {
+            for (t, m) in v {
+                if m.contains_bits(method_bits) {
+                    out.push(*t);
+                }
+            }
+        };
+        let Some(root) = self.nodes.first() else {
+            return;
+        };
+        push(out, &root.rest);
+        if root.is_leaf() {
+            // Only `/**` routes: no path to read.
+            sort_dedup(out);
+            return;
+        }
+        let mut stack: smallvec::SmallVec<[(u32, usize); 16]> = smallvec::SmallVec::new();
+        self.descend(root, path, 0, &mut stack, out, &push);
+        while let Some((node, at)) = stack.pop() {
+            let Some(n) = self.nodes.get(node as usize) else {
+                continue;
+            };
+            push(out, &n.rest);
+            if !n.is_leaf() {
+                self.descend(n, path, at, &mut stack, out, &push);
+            }
+        }
+        sort_dedup(out);
+    }
+
+    /// One step of [`RouteIndex::lookup_path`] below node `n`, whose path
+    /// starts at byte `at`.
+    #[inline]
+    fn descend(
+        &self,
+        n: &RouteNode,
+        path: &str,
+        at: usize,
+        stack: &mut smallvec::SmallVec<[(u32, usize); 16]>,
+        out: &mut smallvec::SmallVec<[Target; 16]>,
+        push: &impl Fn(&mut smallvec::SmallVec<[Target; 16]>, &[(Target, MethodSet)]),
+    ) {
+        let Some((start, end)) = next_segment(path.as_bytes(), at) else {
+            push(out, &n.here);
+            return;
+        };
+        if !n.literal.is_empty() {
+            if let Some(c) = path.get(start..end).and_then(|seg| n.child(seg)) {
+                stack.push((c, end));
+            }
+        }
+        if let Some(c) = n.any_segment {
+            stack.push((c, end));
+        }
+    }
+
     /// Nodes in the trie.
     pub fn len(&self) -> usize {
         self.nodes.len()
@@ -400,6 +476,56 @@ impl RouteIndex {
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
+    }
+}
+
+/// Literal children up to which a node is scanned rather than hashed.
+const FEW_LITERALS: usize = 4;
+
+impl RouteNode {
+    /// True when no route continues or ends below this node's `/**`.
+    fn is_leaf(&self) -> bool {
+        self.here.is_empty() && self.literal.is_empty() && self.any_segment.is_none()
+    }
+
+    /// The literal child for `seg`: a scan of a few, a hash lookup of many.
+    fn child(&self, seg: &str) -> Option<u32> {
+        if self.literal.len() <= FEW_LITERALS {
+            self.few
+                .iter()
+                .find(|(k, _)| k.as_str() == seg)
+                .map(|&(_, c)| c)
+        } else {
+            self.literal.get(seg).copied()
+        }
+    }
+}
+
+/// Sorts and dedups routed targets, which are most often already in order
+/// (one node's routes are kept in insertion order).
+fn sort_dedup(out: &mut smallvec::SmallVec<[Target; 16]>) {
+    if out.windows(2).any(|w| w[0] >= w[1]) {
+        out.sort_unstable();
+        out.dedup();
+    }
+}
+
+/// The next non-empty segment of `path` at or after byte `at`, as a byte
+/// range; `None` at the end of the path, which is also where a `?` or `#`
+/// starts.
+fn next_segment(path: &[u8], mut at: usize) -> Option<(usize, usize)> {
+    while path.get(at) == Some(&b'/') {
+        at += 1;
+    }
+    match path.get(at) {
+        None | Some(b'?') | Some(b'#') => None,
+        Some(_) => {
+            let len = path[at..]
+                .iter()
+                .position(|&b| b == b'/' || b == b'?' || b == b'#')
+                .unwrap_or(path.len() - at);
+            Some((at, at + len))
+        }
     }
 }
 

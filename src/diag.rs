@@ -78,7 +78,7 @@ pub mod codes {
     /// A concurrency limit combined with an option it cannot have.
     pub const CONCURRENCY_MISUSE: &str = "rl::concurrency_misuse";
 
-    /// Static analysis (`src/analyze.rs`): a window that can never be the one that rejects.
+    /// A window that can never be the one that rejects (static analysis, like the codes below).
     pub const DEAD_WINDOW: &str = "rl::dead_window";
     /// A rule another rule always rejects before it.
     pub const SHADOWED_RULE: &str = "rl::shadowed_rule";
@@ -104,7 +104,7 @@ pub mod codes {
     pub const RETRY_AFTER_HEADER: &str = "rl::retry_after_header";
     /// A `RateLimit-Policy` header whose literal numbers disagree with the rules.
     pub const RATELIMIT_POLICY_HEADER: &str = "rl::ratelimit_policy_header";
-    /// A `# rlc: allow(...)` comment that acknowledges nothing.
+    /// A `# rlc: allow(...)` comment (see docs/language.md) that acknowledges nothing.
     pub const UNUSED_ALLOW: &str = "rl::unused_allow";
 
     /// A time zone name that the IANA database does not have.
@@ -298,26 +298,74 @@ impl Diagnostics {
     }
 }
 
-/// Renders one diagnostic with miette, without colour.
+/// Longest source line (in bytes) that miette is asked to draw: it pads
+/// with `format!` widths, which panic past 65535 columns, and a megabyte
+/// line is no use on a terminal anyway.
+const MAX_DRAWN_LINE: usize = 4096;
+
+/// Renders one diagnostic with miette, without colour. A diagnostic on (or
+/// next to) a line too long to draw is rendered as plain lines instead.
 pub fn render(d: &Diagnostic, source: &Source, width: usize) -> String {
+    let spans = std::iter::once(d.span).chain(d.related.iter().map(|(s, _)| *s));
+    let longest = spans
+        .map(|s| longest_line_near(source.text(), s))
+        .max()
+        .unwrap_or(0);
+    if longest > MAX_DRAWN_LINE {
+        return plain(d, source, Some(longest));
+    }
     let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
         .with_width(width)
         .with_links(false);
     let mut out = String::new();
     if handler.render_report(&mut out, &d.report(source)).is_err() {
         // Rendering into a String cannot fail except on a formatter bug; fall
-        // back to a plain line rather than losing the diagnostic.
-        let (line, col) = source.line_col(d.span.start);
-        out = format!(
-            "{}: {} at {}:{}:{}\n",
-            d.code,
-            d.message,
-            source.name(),
-            line,
-            col
-        );
+        // back to plain lines rather than losing the diagnostic.
+        out = plain(d, source, None);
     }
     out
+}
+
+/// A diagnostic as plain lines, without the source excerpt.
+fn plain(d: &Diagnostic, source: &Source, long_line: Option<usize>) -> String {
+    let (line, col) = source.line_col(d.span.start);
+    let kind = if d.is_error() { "error" } else { "warning" };
+    let mut out = format!(
+        "{kind}[{}]: {}\n  --> {}:{line}:{col}\n",
+        d.code,
+        d.message,
+        source.name()
+    );
+    if let Some(n) = long_line {
+        out.push_str(&format!("  (the line is {n} bytes long, too long to show)\n"));
+    }
+    if let Some(h) = &d.help {
+        out.push_str(&format!("  help: {h}\n"));
+    }
+    out
+}
+
+/// The length in bytes of the longest line that a drawing of `s` shows:
+/// the lines it covers and one line of context on each side.
+fn longest_line_near(text: &str, s: Span) -> usize {
+    let b = text.as_bytes();
+    let start = s.start.min(b.len());
+    let end = s.end.min(b.len()).max(start);
+    let line_start = |at: usize| b[..at].iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+    let line_end = |at: usize| b[at..].iter().position(|&c| c == b'\n').map_or(b.len(), |i| at + i);
+    let mut from = line_start(start);
+    if from > 0 {
+        from = line_start(from - 1);
+    }
+    let mut to = line_end(end);
+    if to < b.len() {
+        to = line_end(to + 1);
+    }
+    b[from..to]
+        .split(|&c| c == b'\n')
+        .map(<[u8]>::len)
+        .max()
+        .unwrap_or(0)
 }
 
 /// One diagnostic as a JSON object: file, code, severity, message, line,
@@ -394,15 +442,28 @@ impl miette::Diagnostic for Report<'_> {
     }
 }
 
+/// Longest name (in characters) for which [`did_you_mean`] looks for a
+/// suggestion.
+const MAX_SUGGEST_LEN: usize = 256;
+
 /// The closest of `candidates` to `name` by edit distance, if close enough
 /// to be a likely typo.
 pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1);
+    // A hint only: the distance is quadratic, so very long names (a 1 MB
+    // identifier) get none, and only candidates of a length within reach
+    // and the first thousand are compared.
+    let len = name.chars().count();
+    if len > MAX_SUGGEST_LEN {
+        return None;
+    }
+    let limit = (len / 3).max(1);
     candidates
         .into_iter()
+        .take(1000)
+        .filter(|c| c.len() <= MAX_SUGGEST_LEN * 4 && c.chars().count().abs_diff(len) <= limit)
         .map(|c| {
             (
                 levenshtein(&name.to_ascii_lowercase(), &c.to_ascii_lowercase()),

@@ -174,6 +174,11 @@ pub fn rule_text(rule: &RuleSpec, table: &DecisionTable) -> String {
     if let Some(b) = rule.burst {
         s.push_str(&format!(", burst {b}"));
     }
+    if rule.windows.len() > 1 {
+        if let Some(b) = binds_text(rule, table) {
+            s.push_str(&format!(", binds: {b}"));
+        }
+    }
     s.push(')');
     match rule.block_ns {
         Some(b) => s.push_str(&format!(
@@ -201,6 +206,12 @@ pub fn rule_text(rule: &RuleSpec, table: &DecisionTable) -> String {
         s.push_str(&format!(", response `{}`", r.name));
     }
     s
+}
+
+/// The window that binds at the rule's sustained maximum rate, in words.
+fn binds_text(rule: &RuleSpec, table: &DecisionTable) -> Option<String> {
+    let w = crate::analyze::binding_window(&rule.windows).and_then(|i| rule.windows.get(i))?;
+    Some(format!("{} per {}", limit_text(&w.limit, table), period_text(w.period)))
 }
 
 fn group_owner(g: &GroupSpec, table: &DecisionTable) -> String {
@@ -273,6 +284,13 @@ pub fn policy_text(table: &DecisionTable) -> String {
             format_nanos(g.horizon_ns.div_ceil(crate::ir::SECOND) * crate::ir::SECOND),
         ));
     }
+    let notes = crate::analyze::cardinality_notes(table);
+    if !notes.is_empty() {
+        s.push_str("\nnotes\n");
+        for n in notes {
+            s.push_str(&format!("  {n}\n"));
+        }
+    }
     s
 }
 
@@ -302,6 +320,7 @@ pub fn policy_json(table: &DecisionTable) -> Value {
                 "window": period_text(w.period),
                 "algorithm": w.algorithm,
             })).collect::<Vec<_>>(),
+            "binds": binds_text(r, table),
             "block": r.block_ns.map(format_nanos),
             "status": r.status,
             "shadow": r.shadow,
@@ -320,6 +339,7 @@ pub fn policy_json(table: &DecisionTable) -> Value {
             "bytes_per_key": 8 * (1 + g.words),
             "horizon_seconds": g.horizon_ns.div_ceil(crate::ir::SECOND),
         })).collect::<Vec<_>>(),
+        "notes": crate::analyze::cardinality_notes(table),
     })
 }
 

@@ -58,7 +58,7 @@ pub fn compile_source(source: &Source) -> (Option<DecisionTable>, Diagnostics) {
     diags.0.extend(check::check(&policy).0);
     // Static analysis needs a policy that checked clean.
     if !diags.has_errors() {
-        diags.0.extend(analyze::analyze(&policy).0);
+        diags.0.extend(analyze::analyze_file(&policy, &file).0);
     }
     diags.sort();
     if diags.has_errors() {
@@ -207,10 +207,23 @@ pub fn read_source(path: &std::path::Path) -> Result<Source, PolicyError> {
             reason: format!("it is larger than {} MiB", MAX_POLICY_BYTES >> 20),
         });
     }
-    let bytes = std::fs::read(path).map_err(|error| PolicyError::Io {
+    // The size in the metadata is 0 for devices and pipes (`/dev/zero`
+    // never ends): read at most one byte more than the limit.
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path).and_then(|f| {
+        use std::io::Read as _;
+        f.take(MAX_POLICY_BYTES as u64 + 1).read_to_end(&mut bytes)
+    });
+    read.map_err(|error| PolicyError::Io {
         path: name.clone(),
         error,
     })?;
+    if bytes.len() > MAX_POLICY_BYTES {
+        return Err(PolicyError::BadInput {
+            path: name,
+            reason: format!("it is larger than {} MiB", MAX_POLICY_BYTES >> 20),
+        });
+    }
     match String::from_utf8(bytes) {
         Ok(text) => Ok(Source::new(name, text)),
         Err(e) => Err(PolicyError::BadInput {

@@ -86,6 +86,27 @@ enum Command {
         #[arg(long)]
         summary: bool,
     },
+    /// Format policies canonically, in place: exit 0, or 1 when a file has
+    /// syntax errors (it is left as it is).
+    Fmt {
+        /// Policy files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Change nothing: print the files that would change, and exit 1 if any.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Compare two policies by what they decide: exit 0 when they limit
+    /// alike, 1 when they differ (like `diff`), 2 when one cannot be compiled.
+    Diff {
+        /// The old policy.
+        old: PathBuf,
+        /// The new policy.
+        new: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
 }
 
 fn main() -> Exit {
@@ -119,6 +140,8 @@ fn main() -> Exit {
             trace,
             summary,
         } => replay_cmd(&policy, &trace, summary),
+        Command::Fmt { files, check } => fmt_cmd(&files, check),
+        Command::Diff { old, new, format } => diff_cmd(&old, &new, format),
     }
 }
 
@@ -302,5 +325,65 @@ fn replay_cmd(policy: &PathBuf, trace: &PathBuf, summary: bool) -> Exit {
         Exit::Problems
     } else {
         Exit::Ok
+    }
+}
+
+/// The worse of two exit codes (usage and I/O errors above problems).
+fn worse(a: Exit, b: Exit) -> Exit {
+    if (b as u8) > (a as u8) {
+        b
+    } else {
+        a
+    }
+}
+
+fn fmt_cmd(files: &[PathBuf], check: bool) -> Exit {
+    let mut exit = Exit::Ok;
+    for f in files {
+        let source = match rlc::read_source(f) {
+            Ok(s) => s,
+            Err(e) => {
+                exit = worse(exit, io_error(&e));
+                continue;
+            }
+        };
+        let formatted = match rlc::fmt::format_source(&source) {
+            Ok(t) => t,
+            Err(d) => {
+                eprint!("{}", d.render(&source, width()));
+                eprintln!("error: `{}` has syntax errors; not formatted", source.name());
+                exit = worse(exit, Exit::Problems);
+                continue;
+            }
+        };
+        if formatted == source.text() {
+            continue;
+        }
+        if check {
+            println!("{}", source.name());
+            exit = worse(exit, Exit::Problems);
+        } else if let Err(e) = std::fs::write(f, formatted) {
+            eprintln!("error: cannot write `{}`: {e}", f.display());
+            exit = worse(exit, Exit::Usage);
+        }
+    }
+    exit
+}
+
+fn diff_cmd(old: &PathBuf, new: &PathBuf, format: Format) -> Exit {
+    // A policy that does not compile has nothing to compare: trouble, not
+    // a difference.
+    let (Ok(a), Ok(b)) = (load(old), load(new)) else {
+        return Exit::Usage;
+    };
+    let d = rlc::diff::diff(&a.table(), &b.table());
+    match format {
+        Format::Human => print!("{}", d.to_text()),
+        Format::Json => println!("{:#}", d.to_json()),
+    }
+    if d.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Problems
     }
 }

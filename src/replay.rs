@@ -238,6 +238,49 @@ impl Summary {
     }
 }
 
+/// Reads the next line, without its `\n`, into `line`: `None` at the end,
+/// `Some(true)` when the line is longer than `max` bytes, in which case the
+/// rest of it is read and dropped, so that a trace of one endless line
+/// (`/dev/zero`) never fills memory.
+fn next_line<R: std::io::BufRead>(
+    input: &mut R,
+    max: usize,
+    line: &mut Vec<u8>,
+) -> std::io::Result<Option<bool>> {
+    use std::io::{BufRead as _, Read as _};
+    line.clear();
+    let n = (&mut *input)
+        .take(max as u64 + 1)
+        .read_until(b'\n', line)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        return Ok(Some(false));
+    }
+    if line.len() <= max {
+        return Ok(Some(false));
+    }
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                input.consume(i + 1);
+                break;
+            }
+            None => {
+                let n = buf.len();
+                input.consume(n);
+            }
+        }
+    }
+    Ok(Some(true))
+}
+
 /// Runs a whole trace, writing one output line per input line. Returns the
 /// summary; `summary.errors > 0` means some lines could not be read.
 pub fn run<R: std::io::BufRead, W: std::io::Write>(
@@ -249,10 +292,19 @@ pub fn run<R: std::io::BufRead, W: std::io::Write>(
     let mut last_at = 0u64;
     // Admitted requests still in flight: (time they finish, their permit).
     let mut in_flight: Vec<(u64, Decision<'_>)> = Vec::new();
-    for (i, line) in input.split(b'\n').enumerate() {
-        let line = line?;
-        let lineno = i + 1;
-        let text = match std::str::from_utf8(&line) {
+    let mut input = input;
+    let mut buf = Vec::new();
+    let mut lineno = 0usize;
+    while let Some(too_long) = next_line(&mut input, MAX_LINE, &mut buf)? {
+        lineno += 1;
+        if too_long {
+            summary.errors += 1;
+            let e = format!("line {lineno}: longer than {MAX_LINE} bytes");
+            writeln!(out, "{}", json!({ "error": e }))?;
+            continue;
+        }
+        let line: &[u8] = &buf;
+        let text = match std::str::from_utf8(line) {
             Ok(t) => t.trim(),
             Err(_) => {
                 summary.errors += 1;

@@ -58,9 +58,21 @@ struct Input {
     ops: Vec<Op>,
 }
 
+/// Compiled once: compiling is most of the cost of a short run.
+fn policies() -> &'static [Policy] {
+    static P: std::sync::OnceLock<Vec<Policy>> = std::sync::OnceLock::new();
+    P.get_or_init(|| {
+        POLICIES
+            .iter()
+            .map(|(name, text)| Policy::from_str(name, text).expect("fuzz policies compile"))
+            .collect()
+    })
+}
+
 fuzz_target!(|input: Input| {
-    let (name, text) = POLICIES[input.policy as usize % POLICIES.len()];
-    let policy = Policy::from_str(name, text).expect("fuzz policies compile");
+    let which = input.policy as usize % POLICIES.len();
+    let name = POLICIES[which].0;
+    let policy = policies()[which].clone();
     let table = policy.table();
     let v = vocab(&table);
     let mut now = 1_600_000_000_000_000_000u64 + u64::from(input.start) * 1_000_000_000;

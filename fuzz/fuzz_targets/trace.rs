@@ -8,8 +8,14 @@ use rlc::{replay, Limiter, ManualClock, Policy};
 
 const POLICY: &str = include_str!("../../policies/basis-theory.rl");
 
+fn policy() -> Policy {
+    static P: std::sync::OnceLock<Policy> = std::sync::OnceLock::new();
+    P.get_or_init(|| Policy::from_str("basis-theory.rl", POLICY).expect("the vendor policy compiles"))
+        .clone()
+}
+
 fuzz_target!(|data: &[u8]| {
-    let policy = Policy::from_str("basis-theory.rl", POLICY).expect("the vendor policy compiles");
+    let policy = policy();
     let limiter = Limiter::with_capacity(policy, ManualClock::new(0), 256);
     let mut out = Vec::new();
     let summary = replay::run(&limiter, data, &mut out).expect("writing to a Vec cannot fail");

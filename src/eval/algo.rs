@@ -58,12 +58,18 @@ pub fn bucket(
     tau: u64,
     limit: u64,
 ) -> (Verdict, WindowReport) {
+    // Compiled tables never pass 0; a direct call may.
+    let t = t.max(1);
     let base = tat.max(now);
     let add = cost.saturating_mul(t);
     let new = base.saturating_add(add);
     let wait = new - now;
     let window_ns = t.saturating_mul(limit);
-    if wait <= tau {
+    // A debt reaching the end of u64 nanoseconds (year 2554) cannot be
+    // written: saturating would let every later request in. Nothing more is
+    // admitted then, and no wait helps.
+    let saturated = add > 0 && new == u64::MAX;
+    if wait <= tau && !saturated {
         let remaining = ((tau - wait) / t).min(limit);
         let r = WindowReport {
             limit,
@@ -83,7 +89,11 @@ pub fn bucket(
             reset_ns: base,
             window_ns,
         };
-        let retry = if add > tau { None } else { Some(wait - tau) };
+        let retry = if add > tau || saturated {
+            None
+        } else {
+            Some(wait - tau)
+        };
         (Verdict::Reject(retry), r)
     }
 }
@@ -120,10 +130,11 @@ pub fn fixed(
         _ => {
             // A derived limit below `stride` may grow: wait for the window's
             // end at least. Only a cost above every possible limit never fits.
-            let retry = if cost > stride {
+            // The last window before the end of u64 nanoseconds has no end.
+            let retry = if cost > stride || end <= now {
                 None
             } else {
-                Some(end.saturating_sub(now))
+                Some(end - now)
             };
             (Verdict::Reject(retry), r)
         }
@@ -187,6 +198,8 @@ pub fn sliding(
     limit: u64,
 ) -> (SlidingStep, WindowReport) {
     let s = SLIDING_GRANULES;
+    // Compiled tables never pass 0; a direct call may.
+    let g = g.max(1);
     let k_now = now / g;
     let (hk, hc) = unpack(head);
     // Time that went backwards counts in the later granule: conservative.

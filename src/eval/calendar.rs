@@ -36,6 +36,11 @@ pub fn month_index(ns: u64) -> u64 {
 /// The instant (ns) at which month `index` (since January 1970) starts,
 /// saturating at `u64::MAX`.
 pub fn month_start(index: u64) -> u64 {
+    // u64 nanoseconds end in July 2554 (month 7014): any later month starts
+    // past the end, and its year would overflow the day arithmetic.
+    if index > 12 * 600 {
+        return u64::MAX;
+    }
     let y = 1970 + (index / 12) as i64;
     let m = (index % 12) as u32 + 1;
     let days = days_from_civil(y, m);

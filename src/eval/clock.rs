@@ -39,9 +39,14 @@ impl ManualClock {
         self.0.store(ns, Ordering::Relaxed);
     }
 
-    /// Moves the time forward by `ns`.
+    /// Moves the time forward by `ns`, stopping at `u64::MAX` (a wrap
+    /// would send it back to 1970).
     pub fn advance(&self, ns: u64) {
-        self.0.fetch_add(ns, Ordering::Relaxed);
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                Some(t.saturating_add(ns))
+            });
     }
 }
 

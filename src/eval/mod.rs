@@ -49,6 +49,7 @@ pub struct Request<'a> {
 
 impl<'a> Request<'a> {
     /// A request with a method and a path (a query string is ignored).
+    #[inline]
     pub fn new(method: &'a str, path: &'a str) -> Self {
         Request {
             method,
@@ -59,6 +60,7 @@ impl<'a> Request<'a> {
     }
 
     /// Adds an attribute; a later value for the same name wins.
+    #[inline]
     pub fn attr(mut self, name: &'a str, value: &'a str) -> Self {
         self.attrs.push((name, value));
         self
@@ -66,6 +68,7 @@ impl<'a> Request<'a> {
 
     /// Sets the cost counted instead of 1. A cost of 0 is admitted without
     /// counting (unless a penalty is running).
+    #[inline]
     pub fn cost(mut self, cost: u64) -> Self {
         self.cost = cost;
         self
@@ -392,6 +395,10 @@ impl<C: Clock, S: Store> Limiter<C, S> {
 
     /// Decides on `req` at `now` (ns since the Unix epoch).
     pub fn check_at(&self, req: &Request<'_>, now: u64) -> Decision<'_> {
+        let mut targets: SmallVec<[Target; 16]> = SmallVec::new();
+        if self.plain_route(req, &mut targets) {
+            return self.check_plain(req, &targets, now);
+        }
         match self.collect(req, now) {
             Ok(c) => {
                 if c.touches.is_empty() {
@@ -402,6 +409,200 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 self.decide(&c, now)
             }
             Err((ri, status)) => self.reject_full(ri, status, now),
+        }
+    }
+
+    /// Routes `req` into `targets`; true when every target is a plain rule
+    /// (see [`plain`]), which [`Limiter::check_plain`] decides.
+    fn plain_route(&self, req: &Request<'_>, targets: &mut SmallVec<[Target; 16]>) -> bool {
+        let t = &*self.table;
+        let bits = method_bit(req.method);
+        t.routes.lookup_path(bits, req.path, targets);
+        t.inputs.len() <= PLAIN_INPUTS
+            && targets.iter().all(|x| match *x {
+            Target::Rule(ri) => t.rules.get(ri as usize).is_some_and(plain),
+            Target::Counter(_) => false,
+        })
+    }
+
+    /// The common case, when every routed target is a plain rule: the same
+    /// decision as `collect` then `decide` (which it shares its rejection
+    /// path with), without their intermediate copies, and reporting an
+    /// admission from the judgement itself instead of judging again.
+    fn check_plain<'s>(&'s self, req: &Request<'_>, targets: &[Target], now: u64) -> Decision<'s> {
+        let t = &*self.table;
+        let mut buf = [None; PLAIN_INPUTS];
+        let values = &mut buf[..t.inputs.len().min(PLAIN_INPUTS)];
+        for &(k, v) in &req.attrs {
+            if let Some(i) = t
+                .inputs
+                .iter()
+                .zip(&t.params)
+                .position(|(n, p)| !p && n == k)
+            {
+                if let Some(x) = values.get_mut(i) {
+                    *x = Some(v);
+                }
+            }
+        }
+        let values = &*values;
+        let mut touches: SmallVec<[Touch<'s>; 8]> = SmallVec::new();
+        for target in targets {
+            let Target::Rule(ri) = *target else { continue };
+            let Some(rule) = t.rules.get(ri as usize) else {
+                continue;
+            };
+            if !rule.cond.as_ref().is_none_or(|c| c.eval(values)) {
+                continue;
+            }
+            let cost = match rule.cost_attr {
+                Some(a) => values[a]
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(req.cost),
+                None => req.cost,
+            };
+            for &g in &rule.groups {
+                let Some(hash) = self.key_hash(g, values) else {
+                    continue;
+                };
+                match self.store.entry(g, hash, now, true) {
+                    Lookup::Found(words) => touches.push(Touch {
+                        rule: ri,
+                        words,
+                        cost,
+                        // Plain rules have no time zone.
+                        shift: 0,
+                    }),
+                    Lookup::Absent => {}
+                    Lookup::Full => {
+                        if t.overflow == Overflow::Reject {
+                            return self.reject_full(RuleId(ri), rule.status, now);
+                        }
+                    }
+                }
+            }
+        }
+        if touches.is_empty() {
+            return self.admitted(None, SmallVec::new(), 0, now);
+        }
+        // Phase 1, as in `decide`, keeping each admitted window's figures.
+        let mut steps: SmallVec<[Step; 8]> = SmallVec::new();
+        let mut reports: SmallVec<[WindowReport; 8]> = SmallVec::new();
+        let mut worst: Option<(usize, Option<u64>, Reason)> = None;
+        for (ti, touch) in touches.iter().enumerate() {
+            let rule = &t.rules[touch.rule as usize];
+            if let Some(until) = penalty_until(t, rule, touch) {
+                if until > now {
+                    note_reject(&mut worst, ti, Some(until - now), Reason::Blocked);
+                    continue;
+                }
+            }
+            for (wi, w) in rule.windows.iter().enumerate() {
+                let limit = match w.limit {
+                    Limit::Const(n) => n,
+                    _ => self.limit_of(w, values, now),
+                };
+                let old = current(w, touch.words);
+                match judge_word(w, old, touch.words, now, touch.cost, limit) {
+                    (Judged::Admit { new, roll }, r) => {
+                        steps.push(Step {
+                            touch: ti as u32,
+                            window: wi as u32,
+                            limit,
+                            old,
+                            new,
+                            roll,
+                            applied: false,
+                        });
+                        reports.push(r);
+                    }
+                    (Judged::Reject(retry), _) => {
+                        note_reject(&mut worst, ti, retry, reason_of(w));
+                    }
+                }
+            }
+        }
+        if let Some((ti, retry, reason)) = worst {
+            return self.rejected(&touches, ti, retry, reason, values, now, false);
+        }
+        // Phase 2, as in `decide`.
+        for si in 0..steps.len() {
+            let step = steps[si];
+            let touch = &touches[step.touch as usize];
+            let w = &t.rules[touch.rule as usize].windows[step.window as usize];
+            match commit(w, touch, step, now) {
+                Ok(new) => {
+                    steps[si].applied = true;
+                    if new != step.new {
+                        // Re-judged after interference: report what stands.
+                        steps[si].new = new;
+                        reports[si] = touch.report(w, now, step.limit);
+                    }
+                }
+                Err(retry) => {
+                    self.refund(&touches, &steps[..si], now);
+                    let ti = step.touch as usize;
+                    return self.rejected(&touches, ti, retry, reason_of(w), values, now, false);
+                }
+            }
+        }
+        self.admitted_plain(&touches, &steps, &reports, now)
+    }
+
+    /// The admission of [`Limiter::check_plain`]: the rule with the least
+    /// remaining capacity (the first of equals, as `least_remaining`), built
+    /// in place.
+    fn admitted_plain<'s>(
+        &'s self,
+        touches: &[Touch<'s>],
+        steps: &[Step],
+        reports: &[WindowReport],
+        now: u64,
+    ) -> Decision<'s> {
+        let t = &*self.table;
+        let mut best = 0;
+        for (i, r) in reports.iter().enumerate() {
+            if r.remaining < reports[best].remaining {
+                best = i;
+            }
+        }
+        let bt = steps.get(best).map_or(0, |s| s.touch);
+        let mut windows: SmallVec<[WindowReport; 4]> = SmallVec::new();
+        let mut charges: SmallVec<[Charge<'s>; 6]> = SmallVec::new();
+        let mut window = 0;
+        let mut least = u64::MAX;
+        for (s, r) in steps.iter().zip(reports) {
+            let touch = &touches[s.touch as usize];
+            let rule = &t.rules[touch.rule as usize];
+            let w = &rule.windows[s.window as usize];
+            if s.touch == bt {
+                if r.remaining < least {
+                    least = r.remaining;
+                    window = windows.len();
+                }
+                windows.push(*r);
+            }
+            charges.push(Charge {
+                word: &touch.words[w.word as usize],
+                window: w,
+                cost: touch.cost,
+                new: s.new,
+                settles: rule.cost_attr.is_none(),
+                shift: touch.shift,
+            });
+        }
+        Decision {
+            table: &self.table,
+            allowed: true,
+            status: 200,
+            rule: touches.get(bt as usize).map(|x| RuleId(x.rule)),
+            reason: None,
+            retry_after_ns: None,
+            now,
+            window,
+            windows,
+            shadow: None,
+            charges,
         }
     }
 
@@ -1204,6 +1405,41 @@ fn commit(w: &WindowSpec, touch: &Touch<'_>, step: Step, now: u64) -> Result<u64
             }
         }
     }
+}
+
+/// `MethodSet::bit` (other methods: bit 15), with the usual spellings
+/// looked up once.
+fn method_bit(method: &str) -> u16 {
+    static BITS: std::sync::OnceLock<[u16; 5]> = std::sync::OnceLock::new();
+    let b = BITS.get_or_init(|| {
+        ["GET", "POST", "PUT", "PATCH", "DELETE"].map(|m| MethodSet::bit(m).unwrap_or(1 << 15))
+    });
+    match method {
+        "GET" => b[0],
+        "POST" => b[1],
+        "PUT" => b[2],
+        "PATCH" => b[3],
+        "DELETE" => b[4],
+        _ => MethodSet::bit(method).unwrap_or(1 << 15),
+    }
+}
+
+/// Declared attributes up to which [`Limiter::check_plain`] applies.
+const PLAIN_INPUTS: usize = 16;
+
+/// A rule that [`Limiter::check_plain`] decides: enforced (not `shadow`),
+/// counting requests (not responses), keyed by attributes only, with constant
+/// limits over time windows (no derived limits, no concurrency limits), in
+/// UTC.
+fn plain(rule: &RuleSpec) -> bool {
+    !rule.shadow
+        && rule.tz.is_none()
+        && rule.counting.is_empty()
+        && rule.params.is_empty()
+        && rule
+            .windows
+            .iter()
+            .all(|w| matches!(w.limit, Limit::Const(_)) && w.period != Period::Concurrent)
 }
 
 /// The end of a rule's running penalty for a touch, if the rule has one.

@@ -166,10 +166,22 @@ impl Store for MemoryStore {
         let now_tick = tick(now);
         let mine = (fp << TICK_BITS) | now_tick;
         let words = |i: usize| &t.cells[i * t.stride + 1..(i + 1) * t.stride];
+        // Most keys sit at their first home: one load, no loop.
+        let home = scale(hash, t.slots);
+        if let Some(tag_cell) = t.cells.get(home * t.stride) {
+            let tag = tag_cell.load(Ordering::Acquire);
+            if tag >> TICK_BITS == fp {
+                if tag & TICK_MASK != now_tick {
+                    let _ =
+                        tag_cell.compare_exchange(tag, mine, Ordering::AcqRel, Ordering::Relaxed);
+                }
+                return Lookup::Found(words(home));
+            }
+        }
         let mut reclaim: Option<(usize, u64)> = None;
         for window in 0..2 {
             let home = if window == 0 {
-                scale(hash, t.slots)
+                home
             } else {
                 second_home(hash, t.slots)
             };
