@@ -538,10 +538,20 @@ impl<'a> Cx<'a> {
     fn new(policy: &'a ir::Policy, file: &ast::File) -> Cx<'a> {
         let mut by_start = HashMap::new();
         collect_rules(&file.items, &mut Vec::new(), &mut by_start);
+        let text = policy.source.text();
+        let trimmed = |parts: Vec<CondPart>| -> Vec<CondPart> {
+            parts
+                .into_iter()
+                .map(|p| CondPart {
+                    span: crate::fmt::trim_span(text, p.span),
+                    ..p
+                })
+                .collect()
+        };
         let rule_conds = policy
             .rules
             .iter()
-            .map(|r| by_start.remove(&r.span.start).unwrap_or_default())
+            .map(|r| trimmed(by_start.remove(&r.span.start).unwrap_or_default()))
             .collect();
         let mut counters: HashMap<usize, (Span, Vec<CondPart>)> = HashMap::new();
         let mut names: HashMap<usize, Span> = HashMap::new();
@@ -552,7 +562,7 @@ impl<'a> Cx<'a> {
                     if let Some(cond) = &c.matcher.cond {
                         flatten(cond, false, &mut parts);
                     }
-                    counters.insert(c.span.start, (c.name.span, parts));
+                    counters.insert(c.span.start, (c.name.span, trimmed(parts)));
                 }
                 ast::Item::Response(r) => {
                     names.insert(r.span.start, r.name.span);
@@ -603,6 +613,11 @@ impl<'a> Cx<'a> {
                 .map(|r| vec![false; r.windows.len()])
                 .collect(),
         }
+    }
+
+    /// A span without the trivia the parser lets some items run on over.
+    fn trim(&self, s: Span) -> Span {
+        crate::fmt::trim_span(self.text, s)
     }
 
     fn src(&self, s: Span) -> &'a str {
@@ -920,7 +935,7 @@ impl<'a> Cx<'a> {
                     }
                 }
                 if core.is_empty() || core.iter().all(|i| *i >= parts.len()) {
-                    d = d.with_related(counter.span, "the counter");
+                    d = d.with_related(self.trim(counter.span), "the counter");
                 }
                 self.diags.push(d.help(format!(
                     "the counter's condition excludes every request it could count (its key `{}` must be present); fix the counter's condition",
@@ -1012,7 +1027,7 @@ impl<'a> Cx<'a> {
                 *u = true;
             }
         }
-        let key_span = rule.key_span.unwrap_or(rule.span);
+        let key_span = self.trim(rule.key_span.unwrap_or(rule.span));
         for gi in dead {
             let Some(g) = rule.key.get(gi) else { continue };
             let presence: Vec<Pred> = g
@@ -1132,11 +1147,11 @@ impl<'a> Cx<'a> {
                 self.diags.push(
                     Diagnostic::error(
                         codes::IDENTICAL_RULES,
-                        b.id_span,
+                        self.trim(b.id_span),
                         format!("rules `{}` and `{}` are identical", a.id, b.id),
                     )
                     .label("same requests, key, windows and algorithm")
-                    .with_related(a.id_span, "first written here")
+                    .with_related(self.trim(a.id_span), "first written here")
                     .help("two identical rules count the same requests twice over and never differ; remove one (or change what it limits)"),
                 );
             }
@@ -1176,7 +1191,7 @@ impl<'a> Cx<'a> {
                 self.diags.push(
                     Diagnostic::warning(
                         codes::SHADOWED_RULE,
-                        b.id_span,
+                        self.trim(b.id_span),
                         format!(
                             "rule `{}` is shadowed by `{}`: it can never be the reason for a rejection",
                             b.id, a.id
@@ -1184,7 +1199,7 @@ impl<'a> Cx<'a> {
                     )
                     .label("never rejects on its own")
                     .with_related(
-                        a.id_span,
+                        self.trim(a.id_span),
                         if same_key {
                             "stricter: matches all its requests, on the same key"
                         } else {
@@ -1406,7 +1421,7 @@ impl<'a> Cx<'a> {
             let name = self.attr_name(*attr);
             let mut d = Diagnostic::warning(
                 codes::FREE_FORM_KEY,
-                rule.key_span.unwrap_or(rule.span),
+                self.trim(rule.key_span.unwrap_or(rule.span)),
                 format!(
                     "rule `{}` is keyed only by `{name}`, which no other rule uses as a key",
                     rule.id
@@ -1417,7 +1432,7 @@ impl<'a> Cx<'a> {
                 .rules
                 .iter()
                 .filter(|r| !std::ptr::eq(*r, rule))
-                .filter_map(|r| r.key_span)
+                .filter_map(|r| r.key_span.map(|k| crate::fmt::trim_span(self.text, k)))
                 .take(3);
             for s in others {
                 d = d.with_related(s, "other rules are keyed like this");
@@ -1453,7 +1468,7 @@ impl<'a> Cx<'a> {
                 {
                     let mut d = Diagnostic::warning(
                         codes::RETRY_AFTER_HEADER,
-                        line.span,
+                        self.trim(line.span),
                         format!(
                             "`Retry-After` in header set `{}` is not `${{retry_after}}`",
                             set.name
@@ -1461,7 +1476,7 @@ impl<'a> Cx<'a> {
                     )
                     .label("may tell clients to retry before they can succeed");
                     for r in users.iter().take(3) {
-                        d = d.with_related(r.id_span, "a rule that sends it");
+                        d = d.with_related(self.trim(r.id_span), "a rule that sends it");
                     }
                     self.diags.push(d.help(
                         "`${retry_after}` is when the rule that rejected frees (or its block ends); other values, such as `${reset}` of one window, can point earlier; write `\"Retry-After\" = \"${retry_after}\" on reject`",
@@ -1533,7 +1548,7 @@ impl<'a> Cx<'a> {
             .collect();
         let mut d = Diagnostic::warning(
             codes::RATELIMIT_POLICY_HEADER,
-            line.span,
+            self.trim(line.span),
             format!(
                 "`RateLimit-Policy` in header set `{}` advertises `{}`, which rule `{}` does not have",
                 set.name,
@@ -1544,7 +1559,7 @@ impl<'a> Cx<'a> {
         .label("literal numbers");
         for r in &wrong {
             let windows: Vec<&str> = r.windows.iter().map(|w| self.src(w.span)).collect();
-            d = d.with_related(r.id_span, format!("limits {}", windows.join(", ")));
+            d = d.with_related(self.trim(r.id_span), format!("limits {}", windows.join(", ")));
         }
         self.diags.push(d.help(
             "clients pace themselves by these numbers; write them as placeholders (`q=${limit};w=${window}`), or make them match the rule's windows (q = limit, w = window in seconds)",
@@ -1631,11 +1646,11 @@ struct Allow {
     malformed: bool,
 }
 
-fn item_spans(items: &[ast::Item], out: &mut Vec<Span>) {
+fn item_spans(text: &str, items: &[ast::Item], out: &mut Vec<Span>) {
     for it in items {
-        out.push(it.span());
+        out.push(crate::fmt::trim_span(text, it.span()));
         match it {
-            ast::Item::When(w) => item_spans(&w.items, out),
+            ast::Item::When(w) => item_spans(text, &w.items, out),
             ast::Item::Headers(h) => out.extend(h.lines.iter().map(|l| l.span)),
             _ => {}
         }
@@ -1646,7 +1661,7 @@ fn item_spans(items: &[ast::Item], out: &mut Vec<Span>) {
 /// reports the comments that acknowledge nothing.
 fn apply_allows(text: &str, file: &ast::File, diags: &mut Diagnostics) {
     let mut spans = Vec::new();
-    item_spans(&file.items, &mut spans);
+    item_spans(text, &file.items, &mut spans);
     spans.sort_by_key(|s| (s.start, std::cmp::Reverse(s.end)));
     let mut allows = Vec::new();
     for c in crate::fmt::comments(text) {

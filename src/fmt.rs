@@ -88,6 +88,45 @@ pub fn comments(text: &str) -> Vec<Comment> {
     out
 }
 
+/// `span` without the white space and comments at its end. The parser's
+/// spans of items that end in a repetition (`input a, b`, a rule's options,
+/// a key) run on over the trivia that follows them.
+pub fn trim_span(text: &str, span: Span) -> Span {
+    let Some(body) = text.get(span.start..span.end) else {
+        return span;
+    };
+    let mut end = 0usize;
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '#' => {
+                while chars.peek().is_some_and(|(_, d)| *d != '\n') {
+                    chars.next();
+                }
+            }
+            '"' | '`' => {
+                let mut escaped = false;
+                let mut close = body.len();
+                for (j, d) in chars.by_ref() {
+                    if c == '"' && d == '\n' {
+                        close = j;
+                        break;
+                    }
+                    if d == c && !escaped {
+                        close = j + d.len_utf8();
+                        break;
+                    }
+                    escaped = c == '"' && d == '\\' && !escaped;
+                }
+                end = close;
+            }
+            c if c.is_whitespace() || c == '\u{FEFF}' => {}
+            c => end = i + c.len_utf8(),
+        }
+    }
+    Span::new(span.start, span.start + end.max(1).min(body.len()))
+}
+
 /// Formats a policy; `Err` with the syntax errors when it does not parse.
 pub fn format_source(source: &Source) -> Result<String, Diagnostics> {
     let file = syntax::parse(source)?;
@@ -179,7 +218,7 @@ impl<'a> Fmt<'a> {
     }
 
     fn piece(&mut self, span: Span) -> usize {
-        self.spans.push(span);
+        self.spans.push(trim_span(self.text, span));
         self.spans.len() - 1
     }
 
@@ -626,9 +665,18 @@ impl<'a> Fmt<'a> {
                 .iter()
                 .map(|p| p.aligned(&ind, named.then_some(w1), w2, w3))
                 .collect();
+            // Too wide: wrap the widest rule still in the table (its own
+            // width sets the columns), then lay out the others again.
             let mut changed = false;
-            for (k, l) in lines.iter().enumerate() {
-                if !wrapped[k] && width(l) > MAX_WIDTH {
+            if lines
+                .iter()
+                .zip(&wrapped)
+                .any(|(l, w)| !*w && width(l) > MAX_WIDTH)
+            {
+                let widest = (0..parts.len())
+                    .filter(|k| !wrapped[*k])
+                    .max_by_key(|k| (width(&parts[*k].col2()) + width(&parts[*k].col3()), usize::MAX - k));
+                if let Some(k) = widest {
                     wrapped[k] = true;
                     changed = true;
                 }

@@ -121,11 +121,13 @@ pub fn fixed(
         reset_ns: end,
         window_ns,
     };
-    match used.checked_add(cost) {
-        Some(after) if after <= limit => {
+    // In the last window before the end of u64 nanoseconds (year 2554),
+    // `(k + 1) * stride` may not fit: what does not fit is not admitted.
+    match (used.checked_add(cost), cur.checked_add(cost)) {
+        (Some(after), Some(new)) if after <= limit => {
             r.used = after;
             r.remaining = limit - after;
-            (Verdict::Admit(cur + cost), r)
+            (Verdict::Admit(new), r)
         }
         _ => {
             // A derived limit below `stride` may grow: wait for the window's
@@ -232,7 +234,7 @@ pub fn sliding(
     let older: u64 = counts[1..].iter().sum();
     let total = older + cur;
     let window_ns = g.saturating_mul(s);
-    let reset_ns = (k + s + 1).saturating_mul(g);
+    let reset_ns = k.saturating_add(s + 1).saturating_mul(g);
     let mut r = WindowReport {
         limit,
         used: total.min(limit),
@@ -264,7 +266,7 @@ pub fn sliding(
             }
         }
         let j = at.unwrap_or(s + 1);
-        Some((k + j).saturating_mul(g).saturating_sub(now).max(1))
+        Some(k.saturating_add(j).saturating_mul(g).saturating_sub(now).max(1))
     };
     let step = SlidingStep {
         verdict: Verdict::Reject(retry),

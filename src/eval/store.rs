@@ -11,10 +11,11 @@
 //! one half), so a bucket or fixed window costs 16 bytes per entry and 32
 //! bytes per key of capacity. The table never locks and never moves entries:
 //!
-//! * a key's probe sequence is two windows of [`PROBE`] consecutive slots,
-//!   at two homes taken from its hash; most keys live at the first slot of
-//!   the first window, and the second window makes a full table (a quarter
-//!   of a million keys at one half load, say) find room for every key;
+//! * a key's probe sequence is up to three windows of [`PROBE`] consecutive
+//!   slots, at homes taken from its hash; most keys live at the first slot
+//!   of the first window (one load), and the others let a table filled to
+//!   its capacity find room for every key (with one window, about one key
+//!   in three thousand would not; with two, about one in a few million);
 //! * an empty slot is claimed with one CAS `0 -> tag`; slots only ever go
 //!   from empty to claimed, so two threads creating the same key probe the
 //!   same sequence and meet at the same slot;
@@ -37,8 +38,11 @@
 use crate::compile::{DecisionTable, GroupId, TICK_SHIFT};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Slots probed in each of a key's two windows.
+/// Slots probed in each of a key's windows.
 pub const PROBE: usize = 16;
+/// Windows of [`PROBE`] slots a key may live in, at homes taken from its
+/// hash. The second and third are probed only when the first is full.
+const WINDOWS: u32 = 3;
 const TICK_BITS: u32 = 24;
 const TICK_MASK: u64 = (1 << TICK_BITS) - 1;
 const FP_MASK: u64 = (1 << (64 - TICK_BITS)) - 1;
@@ -135,13 +139,14 @@ fn scale(x: u64, n: usize) -> usize {
     ((u128::from(x) * n as u128) >> 64) as usize
 }
 
-/// The first slot of a key's second window.
+/// The first slot of a key's window `w` (1 or 2).
 #[inline]
-fn second_home(hash: u64, slots: usize) -> usize {
-    scale(
-        hash.rotate_left(32).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        slots,
-    )
+fn other_home(hash: u64, w: u32, slots: usize) -> usize {
+    let mixed = hash
+        .rotate_left(21 * w)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(17);
+    scale(mixed.wrapping_mul(0xBF58_476D_1CE4_E5B9), slots)
 }
 
 fn tick(now: u64) -> u64 {
@@ -179,11 +184,11 @@ impl Store for MemoryStore {
             }
         }
         let mut reclaim: Option<(usize, u64)> = None;
-        for window in 0..2 {
+        for window in 0..WINDOWS {
             let home = if window == 0 {
                 home
             } else {
-                second_home(hash, t.slots)
+                other_home(hash, window, t.slots)
             };
             for p in 0..PROBE {
                 let mut i = home + p;
