@@ -197,7 +197,11 @@ impl Solver {
     /// Whether one attribute can satisfy all these literals at once.
     fn attr(&mut self, lits: &[Lit<'_>]) -> bool {
         let pos: Vec<&Test> = lits.iter().filter(|l| l.positive).map(|l| l.test).collect();
-        let neg: Vec<&Test> = lits.iter().filter(|l| !l.positive).map(|l| l.test).collect();
+        let neg: Vec<&Test> = lits
+            .iter()
+            .filter(|l| !l.positive)
+            .map(|l| l.test)
+            .collect();
         if pos.is_empty() {
             // An absent attribute satisfies every negated test.
             return true;
@@ -761,7 +765,10 @@ impl<'a> Cx<'a> {
                     _ => format!("{} window ({}'s sliding lookback)", w.period, w.period),
                 };
                 (
-                    format!("window `{wt}` never binds: `{vt}` already allows at most {allowed} per {}", w.period),
+                    format!(
+                        "window `{wt}` never binds: `{vt}` already allows at most {allowed} per {}",
+                        w.period
+                    ),
                     format!("allows at most {allowed} per {per}"),
                     format!(
                         "remove `{wt}`, or set it below {allowed} if it should bind (e.g. `{}/{}`)",
@@ -975,7 +982,9 @@ impl<'a> Cx<'a> {
 
     fn contradiction(&self, parts: &[CondPart], core: &[usize], what: &str) -> Diagnostic {
         let shown: Vec<&CondPart> = core.iter().filter_map(|i| parts.get(*i)).collect();
-        let (Some(last), rest) = shown.split_last().map_or((None, &[][..]), |(l, r)| (Some(*l), r))
+        let (Some(last), rest) = shown
+            .split_last()
+            .map_or((None, &[][..]), |(l, r)| (Some(*l), r))
         else {
             return Diagnostic::warning(
                 codes::CONTRADICTORY_CONDITION,
@@ -1328,7 +1337,12 @@ impl<'a> Cx<'a> {
             if counters.get(i).copied().unwrap_or(true) {
                 continue;
             }
-            let span = self.counter_names.get(i).copied().flatten().unwrap_or(c.span);
+            let span = self
+                .counter_names
+                .get(i)
+                .copied()
+                .flatten()
+                .unwrap_or(c.span);
             self.diags.push(
                 Diagnostic::warning(
                     codes::UNUSED_DECLARATION,
@@ -1346,7 +1360,12 @@ impl<'a> Cx<'a> {
             if responses.get(i).copied().unwrap_or(true) {
                 continue;
             }
-            let span = self.response_names.get(i).copied().flatten().unwrap_or(r.span);
+            let span = self
+                .response_names
+                .get(i)
+                .copied()
+                .flatten()
+                .unwrap_or(r.span);
             self.diags.push(
                 Diagnostic::warning(
                     codes::UNUSED_DECLARATION,
@@ -1364,7 +1383,12 @@ impl<'a> Cx<'a> {
             if headers.get(i).copied().unwrap_or(true) {
                 continue;
             }
-            let span = self.header_names.get(i).copied().flatten().unwrap_or(h.span);
+            let span = self
+                .header_names
+                .get(i)
+                .copied()
+                .flatten()
+                .unwrap_or(h.span);
             self.diags.push(
                 Diagnostic::warning(
                     codes::UNUSED_DECLARATION,
@@ -1489,7 +1513,12 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn ratelimit_policy(&mut self, set: &ir::HeaderSet, line: &ir::HeaderLine, users: &[&ir::Rule]) {
+    fn ratelimit_policy(
+        &mut self,
+        set: &ir::HeaderSet,
+        line: &ir::HeaderLine,
+        users: &[&ir::Rule],
+    ) {
         // The value with placeholders blanked out, so only literal numbers
         // are read.
         let mut text = String::new();
@@ -1559,7 +1588,10 @@ impl<'a> Cx<'a> {
         .label("literal numbers");
         for r in &wrong {
             let windows: Vec<&str> = r.windows.iter().map(|w| self.src(w.span)).collect();
-            d = d.with_related(self.trim(r.id_span), format!("limits {}", windows.join(", ")));
+            d = d.with_related(
+                self.trim(r.id_span),
+                format!("limits {}", windows.join(", ")),
+            );
         }
         self.diags.push(d.help(
             "clients pace themselves by these numbers; write them as placeholders (`q=${limit};w=${window}`), or make them match the rule's windows (q = limit, w = window in seconds)",
@@ -1688,9 +1720,7 @@ fn apply_allows(text: &str, file: &ast::File, diags: &mut Diagnostics) {
             let line_start = text[..c.span.start].rfind('\n').map_or(0, |i| i + 1);
             spans
                 .iter()
-                .filter(|s| {
-                    s.start < c.span.start && (s.end > c.span.start || s.end >= line_start)
-                })
+                .filter(|s| s.start < c.span.start && (s.end > c.span.start || s.end >= line_start))
                 .max_by_key(|s| s.start)
                 .copied()
         };
@@ -1757,7 +1787,8 @@ fn apply_allows(text: &str, file: &ast::File, diags: &mut Diagnostics) {
             } else if !ALLOWABLE.contains(&full.as_str()) {
                 (
                     format!("`{code}` cannot be allowed"),
-                    "only the analysis warnings can be acknowledged; errors must be fixed".to_string(),
+                    "only the analysis warnings can be acknowledged; errors must be fixed"
+                        .to_string(),
                 )
             } else if a.scope.is_none() {
                 (
@@ -1808,7 +1839,11 @@ pub fn cardinality_notes(table: &DecisionTable) -> Vec<String> {
         if !everywhere || r.groups.len() != 1 {
             continue;
         }
-        let Some(g) = r.groups.first().and_then(|g| table.groups.get(g.0 as usize)) else {
+        let Some(g) = r
+            .groups
+            .first()
+            .and_then(|g| table.groups.get(g.0 as usize))
+        else {
             continue;
         };
         let [a] = g.attrs.as_slice() else { continue };

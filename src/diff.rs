@@ -176,10 +176,7 @@ impl PolicyDiff {
         }
         if !self.policy.is_empty() {
             let n = self.policy.len();
-            parts.push(format!(
-                "{n} other change{}",
-                if n == 1 { "" } else { "s" }
-            ));
+            parts.push(format!("{n} other change{}", if n == 1 { "" } else { "s" }));
         }
         parts.join(", ")
     }
@@ -290,7 +287,18 @@ fn key_groups(r: &RuleSpec, t: &DecisionTable) -> Vec<Vec<String>> {
 }
 
 fn key_text(r: &RuleSpec, t: &DecisionTable) -> String {
-    let groups = key_groups(r, t);
+    // As written (not sorted, unlike `key_groups`).
+    let groups: Vec<Vec<String>> = r
+        .groups
+        .iter()
+        .filter_map(|g| t.groups.get(g.0 as usize))
+        .map(|g| {
+            g.attrs
+                .iter()
+                .map(|a| t.inputs.get(*a).cloned().unwrap_or_default())
+                .collect()
+        })
+        .collect();
     if groups.iter().all(Vec::is_empty) {
         "one global counter".to_string()
     } else {
@@ -316,7 +324,10 @@ fn endpoint(r: &RuleSpec, t: &DecisionTable) -> String {
             .join(" | ")
     );
     if let Some(c) = &r.cond {
-        s.push_str(&format!(" when {}", crate::explain::cond_text(c, &t.inputs)));
+        s.push_str(&format!(
+            " when {}",
+            crate::explain::cond_text(c, &t.inputs)
+        ));
     }
     s
 }
@@ -464,7 +475,13 @@ pub fn diff(old: &DecisionTable, new: &DecisionTable) -> PolicyDiff {
     }
 }
 
-fn change(what: &str, old: Option<String>, new: Option<String>, effect: Effect, note: String) -> Change {
+fn change(
+    what: &str,
+    old: Option<String>,
+    new: Option<String>,
+    effect: Effect,
+    note: String,
+) -> Change {
     Change {
         what: what.to_string(),
         old,
@@ -533,8 +550,12 @@ fn rule_changes(
     }
     // Condition.
     let (oc, nc) = (
-        or.cond.as_ref().map(|c| crate::explain::cond_text(c, &ot.inputs)),
-        nr.cond.as_ref().map(|c| crate::explain::cond_text(c, &nt.inputs)),
+        or.cond
+            .as_ref()
+            .map(|c| crate::explain::cond_text(c, &ot.inputs)),
+        nr.cond
+            .as_ref()
+            .map(|c| crate::explain::cond_text(c, &nt.inputs)),
     );
     if oc != nc {
         let (op, np) = (rule_pred(or, ot), rule_pred(nr, nt));
@@ -612,14 +633,17 @@ fn rule_changes(
                 or.algorithm.as_str(),
                 nr.algorithm.as_str(),
                 match effect {
-                    Effect::Looser => ": fixed windows let up to twice the limit through across a window edge",
+                    Effect::Looser =>
+                        ": fixed windows let up to twice the limit through across a window edge",
                     Effect::Stricter => ": no more bursts across window edges",
                     _ => ": a different shape of burst",
                 }
             ),
         ));
     }
-    if or.burst != nr.burst && or.algorithm == Algorithm::Bucket && nr.algorithm == Algorithm::Bucket
+    if or.burst != nr.burst
+        && or.algorithm == Algorithm::Bucket
+        && nr.algorithm == Algorithm::Bucket
     {
         let cap = |r: &RuleSpec| {
             r.burst
@@ -641,7 +665,11 @@ fn rule_changes(
         ));
     }
     if or.block_ns != nr.block_ns {
-        let show = |b: Option<u64>| b.map_or("throttle".to_string(), |b| format!("block {}", crate::ir::format_nanos(b)));
+        let show = |b: Option<u64>| {
+            b.map_or("throttle".to_string(), |b| {
+                format!("block {}", crate::ir::format_nanos(b))
+            })
+        };
         let effect = match (or.block_ns, nr.block_ns) {
             (None, Some(_)) => Effect::Stricter,
             (Some(_), None) => Effect::Looser,
@@ -653,7 +681,11 @@ fn rule_changes(
             Some(show(or.block_ns)),
             Some(show(nr.block_ns)),
             effect,
-            format!("over the limit: {} -> {}", show(or.block_ns), show(nr.block_ns)),
+            format!(
+                "over the limit: {} -> {}",
+                show(or.block_ns),
+                show(nr.block_ns)
+            ),
         ));
     }
     if or.shadow != nr.shadow {
@@ -707,7 +739,11 @@ fn rule_changes(
             attr(or.cost_attr, ot),
             attr(nr.cost_attr, nt),
             Effect::Mixed,
-            format!("cost {} -> {}", show(attr(or.cost_attr, ot)), show(attr(nr.cost_attr, nt))),
+            format!(
+                "cost {} -> {}",
+                show(attr(or.cost_attr, ot)),
+                show(attr(nr.cost_attr, nt))
+            ),
         ));
     }
     let mut oc: Vec<u16> = or.counting.clone();
@@ -741,7 +777,13 @@ fn rate(w: &WindowSpec) -> (u128, u128) {
     )
 }
 
-fn windows(or: &RuleSpec, ot: &DecisionTable, nr: &RuleSpec, nt: &DecisionTable, out: &mut Vec<Change>) {
+fn windows(
+    or: &RuleSpec,
+    ot: &DecisionTable,
+    nr: &RuleSpec,
+    nt: &DecisionTable,
+    out: &mut Vec<Change>,
+) {
     let mut removed: Vec<&WindowSpec> = Vec::new();
     let mut added: Vec<&WindowSpec> = nr
         .windows
@@ -779,21 +821,21 @@ fn windows(or: &RuleSpec, ot: &DecisionTable, nr: &RuleSpec, nt: &DecisionTable,
     // One window replaced by one of another length: compare the rates.
     if let ([ow], [nw]) = (removed.as_slice(), added.as_slice()) {
         if ow.period != Period::Concurrent && nw.period != Period::Concurrent {
+            use std::cmp::Ordering::{Equal, Greater, Less};
             let ((on, ol), (nn, nl)) = (rate(ow), rate(nw));
-            let (slower, faster) = (nn * ol < on * nl, nn * ol > on * nl);
-            let (smaller, larger) = (nn < on, nn > on);
-            let (effect, why) = if (slower || !faster) && !larger && (slower || smaller) {
-                (Effect::Stricter, "a lower rate")
-            } else if (faster || !slower) && !smaller && (faster || larger) {
-                (Effect::Looser, "a higher rate")
-            } else if slower {
-                (Effect::Mixed, "a lower sustained rate, but larger bursts")
-            } else if faster {
-                (Effect::Mixed, "a higher sustained rate, but smaller bursts")
-            } else if larger {
-                (Effect::Mixed, "the same sustained rate, in larger bursts")
-            } else {
-                (Effect::Mixed, "the same sustained rate, in smaller bursts")
+            let (effect, why) = match ((nn * ol).cmp(&(on * nl)), nn.cmp(&on)) {
+                (Less, Less | Equal) => (Effect::Stricter, "a lower rate, and no larger bursts"),
+                (Equal, Less) => (
+                    Effect::Stricter,
+                    "the same sustained rate, in smaller bursts",
+                ),
+                (Greater, Greater | Equal) => {
+                    (Effect::Looser, "a higher rate, and no smaller bursts")
+                }
+                (Equal, Greater) => (Effect::Looser, "the same sustained rate, in larger bursts"),
+                (Less, Greater) => (Effect::Mixed, "a lower sustained rate, but larger bursts"),
+                (Greater, Less) => (Effect::Mixed, "a higher sustained rate, but smaller bursts"),
+                (Equal, Equal) => (Effect::Neutral, "the same rate"),
             };
             out.push(change(
                 "window",
@@ -840,7 +882,15 @@ fn policy_changes(old: &DecisionTable, new: &DecisionTable) -> Vec<Change> {
     let neutral = |what: &str, o: Option<String>, n: Option<String>, note: String| {
         change(what, o, n, Effect::Neutral, note)
     };
-    if old.policy != new.policy {
+    // A policy without `policy NAME` is named after its file: not a change.
+    let stem = |t: &DecisionTable| {
+        std::path::Path::new(&t.file)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(str::to_string)
+    };
+    let declared = |t: &DecisionTable| stem(t).as_deref() != Some(t.policy.as_str());
+    if old.policy != new.policy && (declared(old) || declared(new)) {
         out.push(neutral(
             "name",
             Some(old.policy.clone()),
@@ -889,12 +939,15 @@ fn policy_changes(old: &DecisionTable, new: &DecisionTable) -> Vec<Change> {
     let header_name = |t: &DecisionTable, i: Option<usize>| {
         i.and_then(|i| t.header_sets.get(i)).map(|h| h.name.clone())
     };
-    let resp_json = |t: &DecisionTable, r: &crate::compile::ResponseSpec| {
-        json!({"status": r.status, "headers": header_name(t, r.headers), "body": r.body})
-    };
+    let resp_json = |t: &DecisionTable, r: &crate::compile::ResponseSpec| json!({"status": r.status, "headers": header_name(t, r.headers), "body": r.body});
     for r in &new.responses {
         match by_name(&old.responses, |x| &x.name, &r.name) {
-            None => out.push(neutral("response", None, Some(r.name.clone()), format!("response {} added", r.name))),
+            None => out.push(neutral(
+                "response",
+                None,
+                Some(r.name.clone()),
+                format!("response {} added", r.name),
+            )),
             Some(o) => {
                 let (a, b) = (resp_json(old, o), resp_json(new, r));
                 for field in ["status", "headers", "body"] {
@@ -912,13 +965,24 @@ fn policy_changes(old: &DecisionTable, new: &DecisionTable) -> Vec<Change> {
     }
     for r in &old.responses {
         if by_name(&new.responses, |x| &x.name, &r.name).is_none() {
-            out.push(neutral("response", Some(r.name.clone()), None, format!("response {} removed", r.name)));
+            out.push(neutral(
+                "response",
+                Some(r.name.clone()),
+                None,
+                format!("response {} removed", r.name),
+            ));
         }
     }
-    let lines = |h: &crate::compile::HeaderSetSpec| serde_json::to_value(&h.lines).unwrap_or(Value::Null);
+    let lines =
+        |h: &crate::compile::HeaderSetSpec| serde_json::to_value(&h.lines).unwrap_or(Value::Null);
     for h in &new.header_sets {
         match by_name(&old.header_sets, |x| &x.name, &h.name) {
-            None => out.push(neutral("headers", None, Some(h.name.clone()), format!("header set {} added", h.name))),
+            None => out.push(neutral(
+                "headers",
+                None,
+                Some(h.name.clone()),
+                format!("header set {} added", h.name),
+            )),
             Some(o) if lines(o) != lines(h) => out.push(neutral(
                 "headers",
                 Some(o.name.clone()),
@@ -930,14 +994,24 @@ fn policy_changes(old: &DecisionTable, new: &DecisionTable) -> Vec<Change> {
     }
     for h in &old.header_sets {
         if by_name(&new.header_sets, |x| &x.name, &h.name).is_none() {
-            out.push(neutral("headers", Some(h.name.clone()), None, format!("header set {} removed", h.name)));
+            out.push(neutral(
+                "headers",
+                Some(h.name.clone()),
+                None,
+                format!("header set {} removed", h.name),
+            ));
         }
     }
     let counter_json = |t: &DecisionTable, c: &crate::compile::CounterSpec| {
         let key: Vec<String> = t
             .groups
             .get(c.group.0 as usize)
-            .map(|g| g.attrs.iter().map(|a| t.inputs.get(*a).cloned().unwrap_or_default()).collect())
+            .map(|g| {
+                g.attrs
+                    .iter()
+                    .map(|a| t.inputs.get(*a).cloned().unwrap_or_default())
+                    .collect()
+            })
             .unwrap_or_default();
         json!({
             "methods": c.methods.describe(),
@@ -949,7 +1023,12 @@ fn policy_changes(old: &DecisionTable, new: &DecisionTable) -> Vec<Change> {
     };
     for c in &new.counters {
         match by_name(&old.counters, |x| &x.name, &c.name) {
-            None => out.push(neutral("counter", None, Some(c.name.clone()), format!("counter {} added", c.name))),
+            None => out.push(neutral(
+                "counter",
+                None,
+                Some(c.name.clone()),
+                format!("counter {} added", c.name),
+            )),
             Some(o) => {
                 let (a, b) = (counter_json(old, o), counter_json(new, c));
                 for field in ["methods", "paths", "when", "key", "period"] {
@@ -971,7 +1050,12 @@ fn policy_changes(old: &DecisionTable, new: &DecisionTable) -> Vec<Change> {
     }
     for c in &old.counters {
         if by_name(&new.counters, |x| &x.name, &c.name).is_none() {
-            out.push(neutral("counter", Some(c.name.clone()), None, format!("counter {} removed", c.name)));
+            out.push(neutral(
+                "counter",
+                Some(c.name.clone()),
+                None,
+                format!("counter {} removed", c.name),
+            ));
         }
     }
     out

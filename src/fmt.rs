@@ -295,13 +295,22 @@ impl<'a> Fmt<'a> {
                     // Status, headers and body in the order written.
                     let mut parts: Vec<(Span, String)> = Vec::new();
                     for n in &r.statuses {
-                        parts.push((self.item_around(n.span, "status"), format!("status {}", n.text)));
+                        parts.push((
+                            self.item_around(n.span, "status"),
+                            format!("status {}", n.text),
+                        ));
                     }
                     for h in &r.headers {
-                        parts.push((self.item_around(h.span, "headers"), format!("headers {}", h.name)));
+                        parts.push((
+                            self.item_around(h.span, "headers"),
+                            format!("headers {}", h.name),
+                        ));
                     }
                     for b in &r.bodies {
-                        parts.push((self.item_around(b.span, "body"), format!("body {}", self.src(b.span))));
+                        parts.push((
+                            self.item_around(b.span, "body"),
+                            format!("body {}", self.src(b.span)),
+                        ));
                     }
                     parts.sort_by_key(|(s, _)| s.start);
                     let children = parts
@@ -353,22 +362,21 @@ impl<'a> Fmt<'a> {
                 ast::Default::Respond(r) => format!("default respond {}", r.name),
                 ast::Default::Overflow(o) => format!("default overflow {}", o.name),
                 ast::Default::Shadow(_) => "default shadow".to_string(),
-                ast::Default::ShadowPrefix(s) => format!("default shadow_prefix {}", self.src(s.span)),
+                ast::Default::ShadowPrefix(s) => {
+                    format!("default shadow_prefix {}", self.src(s.span))
+                }
                 ast::Default::Timezone(s) => format!("default timezone {}", self.src(s.span)),
             },
             ast::Item::Counter(c) => {
                 let mut s = format!("counter {} = {}", c.name.name, self.matcher(&c.matcher));
-                s.push_str(&format!(
-                    " by {} per {}",
-                    key(&c.key),
-                    duration(&c.period)
-                ));
+                s.push_str(&format!(" by {} per {}", key(&c.key), duration(&c.period)));
                 s
             }
             // Blocks and rules are laid out by `nodes` and `rule_parts`.
-            ast::Item::When(_) | ast::Item::Headers(_) | ast::Item::Response(_) | ast::Item::Rule(_) => {
-                self.src(it.span()).to_string()
-            }
+            ast::Item::When(_)
+            | ast::Item::Headers(_)
+            | ast::Item::Response(_)
+            | ast::Item::Rule(_) => self.src(it.span()).to_string(),
         }
     }
 
@@ -455,7 +463,10 @@ impl<'a> Fmt<'a> {
                 ast::RuleOption::TimezoneAttr(a, _) => format!("timezone {}", a.name),
                 ast::RuleOption::Counting(ns, _) => format!(
                     "counting {}",
-                    ns.iter().map(|n| n.text.as_str()).collect::<Vec<_>>().join("|")
+                    ns.iter()
+                        .map(|n| n.text.as_str())
+                        .collect::<Vec<_>>()
+                        .join("|")
                 ),
             });
         }
@@ -539,10 +550,9 @@ impl<'a> Fmt<'a> {
     fn comment_line(&mut self, ci: usize, depth: usize) {
         let blank = self.comment_blank.get(ci).copied().unwrap_or(false);
         self.blank(blank);
-        let text = self
-            .comments
-            .get(ci)
-            .map_or("", |c| self.text.get(c.span.start..c.span.end).unwrap_or(""));
+        let text = self.comments.get(ci).map_or("", |c| {
+            self.text.get(c.span.start..c.span.end).unwrap_or("")
+        });
         self.push(format!("{}{text}", Self::indent(depth)));
     }
 
@@ -658,7 +668,13 @@ impl<'a> Fmt<'a> {
             .max()
             .unwrap_or(0);
         loop {
-            let live = || parts.iter().zip(&wrapped).filter(|(_, w)| !**w).map(|(p, _)| p);
+            let live = || {
+                parts
+                    .iter()
+                    .zip(&wrapped)
+                    .filter(|(_, w)| !**w)
+                    .map(|(p, _)| p)
+            };
             let w2 = live().map(|p| width(&p.col2())).max().unwrap_or(0);
             let w3 = live().map(|p| width(&p.col3())).max().unwrap_or(0);
             let lines: Vec<String> = parts
@@ -673,9 +689,12 @@ impl<'a> Fmt<'a> {
                 .zip(&wrapped)
                 .any(|(l, w)| !*w && width(l) > MAX_WIDTH)
             {
-                let widest = (0..parts.len())
-                    .filter(|k| !wrapped[*k])
-                    .max_by_key(|k| (width(&parts[*k].col2()) + width(&parts[*k].col3()), usize::MAX - k));
+                let widest = (0..parts.len()).filter(|k| !wrapped[*k]).max_by_key(|k| {
+                    (
+                        width(&parts[*k].col2()) + width(&parts[*k].col3()),
+                        usize::MAX - k,
+                    )
+                });
                 if let Some(k) = widest {
                     wrapped[k] = true;
                     changed = true;
@@ -731,7 +750,9 @@ impl RuleParts {
     }
 
     fn col3(&self) -> String {
-        self.key.as_ref().map_or(String::new(), |k| format!("by {k}:"))
+        self.key
+            .as_ref()
+            .map_or(String::new(), |k| format!("by {k}:"))
     }
 
     fn single(&self) -> String {

@@ -410,3 +410,56 @@ fn cli_commands_on_bad_files() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A huge cost counted by a named counter stays in its own window: it must
+/// not spill into the next day and raise tomorrow's derived limit.
+#[test]
+fn huge_costs_do_not_spill_into_the_next_counter_window() {
+    let text = "input app\ncounter made = POST /users by app per 1d\nGET /report by app: min(made, 1000)/1d fixed\n";
+    let day = 86_400 * 1_000_000_000u64;
+    let today = (T0 / day) * day;
+    for cost in [3, day - 1, day, day + 1, u64::MAX / 2, u64::MAX] {
+        let l = Limiter::with_clock(Policy::from_str("d.rl", text).unwrap(), ManualClock::new(T0));
+        let post = Request::new("POST", "/users").attr("app", "a").cost(cost);
+        assert!(l.check_at(&post, today + 1).allowed());
+        let get = Request::new("GET", "/report").attr("app", "a");
+        // Today the counter allows min(cost, 1000) reports.
+        let n = (0..2000).filter(|_| l.check_at(&get, today + 2).allowed()).count();
+        assert_eq!(n as u64, cost.min(1000), "cost {cost}: today");
+        // Tomorrow nothing was made yet: no report.
+        let d = l.check_at(&get, today + day + 5);
+        assert!(!d.allowed(), "cost {cost}: tomorrow's limit came from today's count");
+    }
+}
+
+/// `rlc check` and `rlc replay` on endless inputs (`/dev/zero`, one line
+/// that never ends): `check` stops at the size limit; `replay` reads on
+/// without keeping the line, so its memory stays small. (Both used to read
+/// everything into memory until it ran out.)
+#[test]
+fn cli_on_endless_input_keeps_memory_bounded() {
+    let (code, _, stderr) = rlc(&["check", "/dev/zero"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("larger than"), "{stderr}");
+    let dir = tmp("endless");
+    let good = write(&dir, "good.rl", POLICY.as_bytes());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rlc"))
+        .args(["replay", good.to_str().unwrap(), "/dev/zero"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let rss_kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("rlc replay /dev/zero: peak RSS {rss_kib} KiB after 1.5 s");
+    assert!(rss_kib < 64 * 1024, "peak RSS {rss_kib} KiB");
+}

@@ -185,3 +185,30 @@ fn manual_clock_and_system_clock() {
     let l = Limiter::new(Policy::from_str("s.rl", "input key\nANY /** by key: 2/1h fixed\n").unwrap());
     assert!(l.check(&req()).allowed());
 }
+
+/// The fastest rate a policy may have (one per nanosecond) in the last
+/// window before the end of u64 nanoseconds: `(k + 1) * N` does not fit in
+/// 64 bits there. Nothing wraps: never more than N, then only rejections.
+#[test]
+fn one_per_nanosecond_in_the_last_window() {
+    let l = limiter("GET /x: 86400000000000/1d fixed\n");
+    let day = 86_400 * SEC;
+    let last_start = u64::MAX / day * day;
+    let get = |cost| Request::new("GET", "/x").cost(cost);
+    let mut admitted = 0u64;
+    for (at, cost) in [
+        (last_start, day / 2),
+        (last_start + 1, day / 2),
+        (last_start + 2, day / 2),
+        (u64::MAX - 1, 1),
+        (u64::MAX, 1),
+        (u64::MAX, 1),
+    ] {
+        let d = l.check_at(&get(cost), at);
+        if d.allowed() {
+            admitted += cost;
+        }
+    }
+    assert!(admitted <= day, "{admitted} admitted in one day's window");
+    assert!(!l.check_at(&get(1), u64::MAX).allowed() || admitted < day);
+}

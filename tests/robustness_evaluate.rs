@@ -133,7 +133,7 @@ fn vendor(name: &str) -> String {
 }
 
 proptest! {
-    #![proptest_config(cases(300))]
+    #![proptest_config(cases(1000))]
 
     #[test]
     fn synthetic_policies_keep_their_limits(

@@ -388,7 +388,7 @@ fn mutate(mut s: String, ms: &[Mutation]) -> String {
 }
 
 proptest! {
-    #![proptest_config(cases(1500))]
+    #![proptest_config(cases(4000))]
 
     #[test]
     fn arbitrary_strings_never_panic(s in any::<String>()) {
@@ -412,7 +412,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(cases(800))]
+    #![proptest_config(cases(2000))]
 
     #[test]
     fn mutated_policies_never_panic(

@@ -1127,8 +1127,12 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             };
             let (k, _) = fixed_window(c.period, c.window_ns, now);
             let base = k.saturating_mul(c.stride);
+            // Window k's count lives in [k*stride, (k+1)*stride]: a bigger
+            // cost is capped there, or it would spill into window k+1 (a
+            // value already past it, from a clock that went back, stays).
+            let top = base.saturating_add(c.stride);
             let _ = words[0].fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                Some(v.max(base).saturating_add(cost))
+                Some(v.max(base).saturating_add(cost).min(top.max(v)))
             });
         }
     }
