@@ -20,8 +20,8 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 use rlc::compile::Target;
-use rlc::ir::MethodSet;
 use rlc::eval::Store;
+use rlc::ir::MethodSet;
 use rlc::{Limiter, ManualClock, Policy, Request, Source, SystemClock};
 use smallvec::SmallVec;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -105,7 +105,11 @@ impl Cfg {
     fn from_args() -> Cfg {
         let args: Vec<String> = std::env::args().skip(1).collect();
         let bench = args.iter().any(|a| a == "--bench");
-        let sections: Vec<String> = args.iter().filter(|a| !a.starts_with('-')).cloned().collect();
+        let sections: Vec<String> = args
+            .iter()
+            .filter(|a| !a.starts_with('-'))
+            .cloned()
+            .collect();
         if bench {
             Cfg {
                 smoke: false,
@@ -135,7 +139,10 @@ impl Cfg {
         if let Ok(v) = std::env::var("RLC_BENCH_KEYS") {
             self.key_counts = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
         }
-        if let Some(r) = std::env::var("RLC_BENCH_RUNS").ok().and_then(|v| v.parse().ok()) {
+        if let Some(r) = std::env::var("RLC_BENCH_RUNS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
             self.runs = r;
             self.runs_big = r;
         }
@@ -342,7 +349,8 @@ impl KeyPick for String {
     }
 }
 
-type GovLim<K, S, C> = RateLimiter<K, DashMapStateStore<K, S>, C, NoOpMiddleware<<C as GClock>::Instant>>;
+type GovLim<K, S, C> =
+    RateLimiter<K, DashMapStateStore<K, S>, C, NoOpMiddleware<<C as GClock>::Instant>>;
 
 /// A keyed governor limiter. `fake`: the clock is a `FakeRelativeClock`
 /// moved once per chunk (virtual time, no clock read per check).
@@ -359,7 +367,11 @@ fn gov<K: KeyPick, S: BuildHasher + Clone + Default + Send + Sync>(
 ) -> Gov<K, S, QuantaClock> {
     Gov {
         name,
-        lim: RateLimiter::new(quota, DashMapStateStore::with_hasher(S::default()), QuantaClock::default()),
+        lim: RateLimiter::new(
+            quota,
+            DashMapStateStore::with_hasher(S::default()),
+            QuantaClock::default(),
+        ),
         fake: None,
         dt: 0,
     }
@@ -374,13 +386,18 @@ fn gov_fake<K: KeyPick, S: BuildHasher + Clone + Default + Send + Sync>(
     clock.advance(Duration::from_secs(1));
     Gov {
         name,
-        lim: RateLimiter::new(quota, DashMapStateStore::with_hasher(S::default()), clock.clone()),
+        lim: RateLimiter::new(
+            quota,
+            DashMapStateStore::with_hasher(S::default()),
+            clock.clone(),
+        ),
         fake: Some(clock),
         dt,
     }
 }
 
-impl<K: KeyPick, S: BuildHasher + Clone + Send + Sync, C: GClock + Send + Sync> Runner for Gov<K, S, C>
+impl<K: KeyPick, S: BuildHasher + Clone + Send + Sync, C: GClock + Send + Sync> Runner
+    for Gov<K, S, C>
 where
     GovLim<K, S, C>: Sync,
 {
@@ -415,7 +432,14 @@ struct Rlc<C: rlc::Clock> {
 }
 
 impl<C: rlc::Clock> Rlc<C> {
-    fn new(name: &'static str, policy: &Policy, clock: C, capacity: usize, given: bool, dt: u64) -> Self {
+    fn new(
+        name: &'static str,
+        policy: &Policy,
+        clock: C,
+        capacity: usize,
+        given: bool,
+        dt: u64,
+    ) -> Self {
         Rlc {
             name,
             lim: Limiter::with_capacity(policy.clone(), clock, capacity),
@@ -435,7 +459,9 @@ impl<C: rlc::Clock> Runner for Rlc<C> {
         let mut ok = 0u64;
         if self.given {
             let step = self.dt * CHUNK as u64;
-            let mut now = self.vnow.fetch_add(step * (idx.len() / CHUNK + 1) as u64, Ordering::Relaxed);
+            let mut now = self
+                .vnow
+                .fetch_add(step * (idx.len() / CHUNK + 1) as u64, Ordering::Relaxed);
             for chunk in idx.chunks(CHUNK) {
                 now += step;
                 for &i in chunk {
@@ -468,7 +494,14 @@ struct Floor {
 }
 
 impl Floor {
-    fn new(name: &'static str, n: usize, t: u64, tau: u64, clock: Option<TscClock>, dt: u64) -> Floor {
+    fn new(
+        name: &'static str,
+        n: usize,
+        t: u64,
+        tau: u64,
+        clock: Option<TscClock>,
+        dt: u64,
+    ) -> Floor {
         let slots = (2 * n).next_power_of_two();
         Floor {
             name,
@@ -526,7 +559,9 @@ impl Runner for Floor {
         match &self.clock {
             None => {
                 let step = self.dt * CHUNK as u64;
-                let mut now = self.vnow.fetch_add(step * (idx.len() / CHUNK + 1) as u64, Ordering::Relaxed);
+                let mut now = self
+                    .vnow
+                    .fetch_add(step * (idx.len() / CHUNK + 1) as u64, Ordering::Relaxed);
                 for chunk in idx.chunks(CHUNK) {
                     now += step;
                     for &i in chunk {
@@ -588,7 +623,13 @@ fn measure(runners: &[&dyn Runner], idx: &[u32], keys: &Keys, runs: usize) -> Ve
 
 /// Total throughput (ops/s) of one thread on `a`, and of two threads on `a`
 /// and `b` at once, `runs` alternating times each; medians.
-fn measure_threads(runner: &dyn Runner, a: &[u32], b: &[u32], keys: &Keys, runs: usize) -> (f64, f64) {
+fn measure_threads(
+    runner: &dyn Runner,
+    a: &[u32],
+    b: &[u32],
+    keys: &Keys,
+    runs: usize,
+) -> (f64, f64) {
     let mut one = Vec::new();
     let mut two = Vec::new();
     for _ in 0..runs {
@@ -620,7 +661,10 @@ fn measure_threads(runner: &dyn Runner, a: &[u32], b: &[u32], keys: &Keys, runs:
 }
 
 fn progress(section: &str, what: &str, since: Instant) {
-    eprintln!("[{section}] {what} ({:.1} s)", since.elapsed().as_secs_f64());
+    eprintln!(
+        "[{section}] {what} ({:.1} s)",
+        since.elapsed().as_secs_f64()
+    );
 }
 
 /// Results kept for the closing summary of targets.
@@ -652,7 +696,11 @@ impl Load {
             Load::Allow => "10_000_000/1s",
             Load::Deny => "1/1h",
         };
-        Policy::from_str("single.rl", &format!("input key\nANY /** by key: {rate} bucket\n")).unwrap()
+        Policy::from_str(
+            "single.rl",
+            &format!("input key\nANY /** by key: {rate} bucket\n"),
+        )
+        .unwrap()
     }
     fn quota(self) -> Quota {
         match self {
@@ -678,9 +726,20 @@ fn single_runners<K: KeyPick>(load: Load, n: usize) -> Vec<Box<dyn Runner>> {
     vec![
         Box::new(gov::<K, std::hash::RandomState>("governor", load.quota())),
         Box::new(gov::<K, ahash::RandomState>("governor+ahash", load.quota())),
-        Box::new(gov_fake::<K, std::hash::RandomState>("governor fake-clock", load.quota(), DT_SINGLE)),
+        Box::new(gov_fake::<K, std::hash::RandomState>(
+            "governor fake-clock",
+            load.quota(),
+            DT_SINGLE,
+        )),
         Box::new(Rlc::new("rlc tsc", &policy, TscClock::new(), n, false, 0)),
-        Box::new(Rlc::new("rlc given", &policy, ManualClock::new(0), n, true, DT_SINGLE)),
+        Box::new(Rlc::new(
+            "rlc given",
+            &policy,
+            ManualClock::new(0),
+            n,
+            true,
+            DT_SINGLE,
+        )),
         Box::new(Rlc::new("rlc system", &policy, SystemClock, n, false, 0)),
         Box::new(Floor::new("floor tsc", n, t, tau, Some(TscClock::new()), 0)),
         Box::new(Floor::new("floor given", n, t, tau, None, DT_SINGLE)),
@@ -693,7 +752,9 @@ fn section_single(cfg: &Cfg, summary: &mut Summary) {
     println!(
         "| keys | n | dist | quota | governor | gov+ahash | gov fake-clock | rlc tsc | rlc given | rlc system | floor tsc | floor given | gov/rlc tsc | gov+ahash/rlc tsc | gov fake/rlc given | rlc tsc/floor tsc | rlc given/floor given | admitted rlc / gov |"
     );
-    println!("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for kind in [KeyKind::U64, KeyKind::Str] {
         for &n in &cfg.key_counts {
             let keys = Keys::new(kind, n, 0x5eed ^ n as u64);
@@ -719,7 +780,15 @@ fn section_single(cfg: &Cfg, summary: &mut Summary) {
                     if refs.len() != runners.len() {
                         let s = measure(&refs, &idx, &keys, runs);
                         for (r, x) in refs.iter().zip(&s) {
-                            println!("| {} | {} | {} | {} | {} | {:.1} |", kind.name(), human(n), dist.name(), load.name(), r.name(), x.ns_per_op);
+                            println!(
+                                "| {} | {} | {} | {} | {} | {:.1} |",
+                                kind.name(),
+                                human(n),
+                                dist.name(),
+                                load.name(),
+                                r.name(),
+                                x.ns_per_op
+                            );
                         }
                         continue;
                     }
@@ -763,7 +832,13 @@ fn section_single(cfg: &Cfg, summary: &mut Summary) {
                     }
                     progress(
                         "single",
-                        &format!("{} {} {} {}", kind.name(), human(n), dist.name(), load.name()),
+                        &format!(
+                            "{} {} {} {}",
+                            kind.name(),
+                            human(n),
+                            dist.name(),
+                            load.name()
+                        ),
                         start,
                     );
                     if cfg.smoke {
@@ -780,12 +855,17 @@ fn smoke_agree(load: Load, keys: &Keys, idx: &[u32]) {
     let policy = load.policy();
     let l = Limiter::with_capacity(policy, ManualClock::new(0), keys.strs.len());
     let clock = FakeRelativeClock::default();
-    let g: GovLim<String, ahash::RandomState, FakeRelativeClock> =
-        RateLimiter::new(load.quota(), DashMapStateStore::with_hasher(Default::default()), clock);
+    let g: GovLim<String, ahash::RandomState, FakeRelativeClock> = RateLimiter::new(
+        load.quota(),
+        DashMapStateStore::with_hasher(Default::default()),
+        clock,
+    );
     let now = SystemClock.now_ns();
     for &i in idx.iter().take(5000) {
         let k = &keys.strs[i as usize];
-        let a = l.check_at(&Request::new("GET", PATH).attr("key", k), now).allowed();
+        let a = l
+            .check_at(&Request::new("GET", PATH).attr("key", k), now)
+            .allowed();
         let b = g.check_key(k).is_ok();
         assert_eq!(a, b, "rlc and governor disagree on key {k}");
     }
@@ -848,7 +928,11 @@ fn section_threads(cfg: &Cfg, summary: &mut Summary) {
                 ));
             }
         }
-        progress("threads", &format!("{} {} {}", kind.name(), human(n), dist.name()), start);
+        progress(
+            "threads",
+            &format!("{} {} {}", kind.name(), human(n), dist.name()),
+            start,
+        );
     }
 }
 
@@ -952,7 +1036,10 @@ fn vendor_request<'a>(r: &VReq, cs: &'a [Client]) -> Request<'a> {
     let c = &cs[r.client as usize];
     let req = Request::new(m, p).attr("ip", &c.ip);
     match r.kind {
-        0 => req.attr("key", &c.key).attr("tenant", c.tenant).attr("app_type", c.app_type),
+        0 => req
+            .attr("key", &c.key)
+            .attr("tenant", c.tenant)
+            .attr("app_type", c.app_type),
         1 => req.attr("proxy_key", &c.proxy_key),
         _ => req.attr("host", &c.host),
     }
@@ -1096,7 +1183,8 @@ fn rlc_matches(policy: &Policy, req: &Request<'_>) -> Vec<(String, usize)> {
     }
     let segs: SmallVec<[&str; 16]> = req.path().split('/').filter(|s| !s.is_empty()).collect();
     let mut out: SmallVec<[Target; 16]> = SmallVec::new();
-    t.routes.lookup(MethodSet::bit(req.method()).unwrap(), &segs, &mut out);
+    t.routes
+        .lookup(MethodSet::bit(req.method()).unwrap(), &segs, &mut out);
     let mut m = Vec::new();
     for target in out {
         let Target::Rule(ri) = target else { continue };
@@ -1105,7 +1193,11 @@ fn rlc_matches(policy: &Policy, req: &Request<'_>) -> Vec<(String, usize)> {
             continue;
         }
         for (gi, g) in rule.groups.iter().enumerate() {
-            if t.groups[g.0 as usize].attrs.iter().all(|&a| values[a].is_some()) {
+            if t.groups[g.0 as usize]
+                .attrs
+                .iter()
+                .all(|&a| values[a].is_some())
+            {
                 m.push((rule.id.clone(), gi));
             }
         }
@@ -1141,7 +1233,13 @@ fn gov_vendor<S: BuildHasher + Clone + Default + Send + Sync, C: GClock + Send +
         name,
         lims: BtRule::ALL
             .iter()
-            .map(|r| RateLimiter::new(r.quota(), DashMapStateStore::with_hasher(S::default()), clock.clone()))
+            .map(|r| {
+                RateLimiter::new(
+                    r.quota(),
+                    DashMapStateStore::with_hasher(S::default()),
+                    clock.clone(),
+                )
+            })
             .collect(),
         fake,
         dt,
@@ -1192,7 +1290,9 @@ impl<C: rlc::Clock> VRunner for RlcVendor<C> {
         let mut ok = 0u64;
         if self.given {
             let step = self.dt * CHUNK as u64;
-            let mut now = self.vnow.fetch_add(step * (v.reqs.len() / CHUNK + 1) as u64, Ordering::Relaxed);
+            let mut now = self
+                .vnow
+                .fetch_add(step * (v.reqs.len() / CHUNK + 1) as u64, Ordering::Relaxed);
             for chunk in v.reqs.chunks(CHUNK) {
                 now += step;
                 for r in chunk {
@@ -1219,7 +1319,11 @@ fn section_vendor(cfg: &Cfg, summary: &mut Summary) {
     println!("\n## 2. policies/basis-theory.rl vs one governor per (rule, window) (1 thread, ns per decision, median of runs)\n");
     println!("| clients | dist | rules matched / req | rlc given | gov fake-clock | rlc tsc | governor | gov+ahash | gov fake/rlc given | governor/rlc tsc | gov+ahash/rlc tsc | admitted rlc given / gov fake |");
     println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let counts: Vec<usize> = if cfg.smoke { vec![1_000] } else { vec![1_000, 100_000] };
+    let counts: Vec<usize> = if cfg.smoke {
+        vec![1_000]
+    } else {
+        vec![1_000, 100_000]
+    };
     let ops = if cfg.smoke { 5_000 } else { cfg.ops / 2 };
     for &n in &counts {
         let cs = clients(n);
@@ -1264,9 +1368,20 @@ fn section_vendor(cfg: &Cfg, summary: &mut Summary) {
             };
             let fake = FakeRelativeClock::default();
             fake.advance(Duration::from_secs(1));
-            let g_fake = gov_vendor::<std::hash::RandomState, _>("gov fake-clock", fake.clone(), Some(fake), DT_VENDOR);
-            let g = gov_vendor::<std::hash::RandomState, _>("governor", QuantaClock::default(), None, 0);
-            let g_ahash = gov_vendor::<ahash::RandomState, _>("gov+ahash", QuantaClock::default(), None, 0);
+            let g_fake = gov_vendor::<std::hash::RandomState, _>(
+                "gov fake-clock",
+                fake.clone(),
+                Some(fake),
+                DT_VENDOR,
+            );
+            let g = gov_vendor::<std::hash::RandomState, _>(
+                "governor",
+                QuantaClock::default(),
+                None,
+                0,
+            );
+            let g_ahash =
+                gov_vendor::<ahash::RandomState, _>("gov+ahash", QuantaClock::default(), None, 0);
             let runners: [&dyn VRunner; 5] = [&rlc_given, &g_fake, &rlc_tsc, &g, &g_ahash];
             if n == counts[0] && dist == Dist::Uniform {
                 let names: Vec<String> = runners.iter().map(|r| r.name()).collect();
@@ -1323,7 +1438,11 @@ fn section_vendor(cfg: &Cfg, summary: &mut Summary) {
                     human(n), dist.name(), ns[0], ns[1] / ns[0], ns[2], ns[3] / ns[2]
                 ));
             }
-            progress("vendor", &format!("{} clients {}", human(n), dist.name()), start);
+            progress(
+                "vendor",
+                &format!("{} clients {}", human(n), dist.name()),
+                start,
+            );
         }
     }
 }
@@ -1342,7 +1461,10 @@ fn section_memory(cfg: &Cfg, summary: &mut Summary) {
         ("bucket", "input key\nANY /** by key: 1000/1s bucket\n"),
         ("fixed", "input key\nANY /** by key: 1000/1s fixed\n"),
         ("sliding", "input key\nANY /** by key: 1000/1s sliding\n"),
-        ("bucket+block", "input key\nANY /** by key: 1000/1s bucket block 10s\n"),
+        (
+            "bucket+block",
+            "input key\nANY /** by key: 1000/1s bucket block 10s\n",
+        ),
     ] {
         let policy = Policy::from_str("mem.rl", text).unwrap();
         let (built, l) = allocated(|| Limiter::with_capacity(policy, ManualClock::new(0), n));
@@ -1350,11 +1472,17 @@ fn section_memory(cfg: &Cfg, summary: &mut Summary) {
         let (grew, admitted) = allocated(|| {
             keys.strs
                 .iter()
-                .filter(|k| l.check_at(&Request::new("GET", PATH).attr("key", k), now).allowed())
+                .filter(|k| {
+                    l.check_at(&Request::new("GET", PATH).attr("key", k), now)
+                        .allowed()
+                })
                 .count()
         });
         if admitted != n {
-            eprintln!("[memory] {rule}: {} of {n} keys found no room", n - admitted);
+            eprintln!(
+                "[memory] {rule}: {} of {n} keys found no room",
+                n - admitted
+            );
         }
         let bytes = l.store().bytes();
         let slots = l.store().slots();
@@ -1390,8 +1518,11 @@ fn section_memory(cfg: &Cfg, summary: &mut Summary) {
         key_heap: usize,
     ) {
         let n = keys.ids.len();
-        let lim: GovLim<K, S, QuantaClock> =
-            RateLimiter::new(Load::Allow.quota(), DashMapStateStore::with_hasher(S::default()), QuantaClock::default());
+        let lim: GovLim<K, S, QuantaClock> = RateLimiter::new(
+            Load::Allow.quota(),
+            DashMapStateStore::with_hasher(S::default()),
+            QuantaClock::default(),
+        );
         let (grew, ()) = allocated(|| {
             for i in 0..n {
                 black_box(lim.check_key(K::pick(keys, i)).is_ok());
@@ -1461,21 +1592,33 @@ fn section_compile(cfg: &Cfg, summary: &mut Summary) {
         let t = time_median(reps, || rlc::compile_source(&src).0.is_some());
         println!("| {path} | {rules} | {:.0} µs |", t * 1e6);
     }
-    let sizes: Vec<usize> = if cfg.smoke { vec![10, 100] } else { vec![10, 100, 1_000, 10_000] };
+    let sizes: Vec<usize> = if cfg.smoke {
+        vec![10, 100]
+    } else {
+        vec![10, 100, 1_000, 10_000]
+    };
     let mut lookups = Vec::new();
     for &n in &sizes {
         let src = Source::new(format!("gen{n}.rl"), generated(n));
         let reps = if n >= 10_000 { 5 } else { reps.min(11) };
         let t = time_median(reps, || rlc::compile_source(&src).0.is_some());
-        println!("| generated `rN: GET /svc/rN/{{id}} by key: 100/1m` | {n} | {:.2} ms |", t * 1e3);
+        println!(
+            "| generated `rN: GET /svc/rN/{{id}} by key: 100/1m` | {n} | {:.2} ms |",
+            t * 1e3
+        );
         if n == 10_000 {
-            summary.lines.push(format!("compile 10k rules: {:.1} ms (target < 50)", t * 1e3));
+            summary.lines.push(format!(
+                "compile 10k rules: {:.1} ms (target < 50)",
+                t * 1e3
+            ));
         }
         // Route lookup and a whole decision, on a random rule's path.
         let policy = Policy::from_source(src).unwrap();
         let table = policy.table();
         let mut rng = SplitMix(n as u64);
-        let paths: Vec<String> = (0..4096).map(|_| format!("/svc/r{}/item{}", rng.below(n), rng.below(1000))).collect();
+        let paths: Vec<String> = (0..4096)
+            .map(|_| format!("/svc/r{}/item{}", rng.below(n), rng.below(1000)))
+            .collect();
         let bits = MethodSet::bit("GET").unwrap();
         let iters = if cfg.smoke { 1 } else { 200 };
         let lk = time_median(5, || {
@@ -1495,7 +1638,9 @@ fn section_compile(cfg: &Cfg, summary: &mut Summary) {
             let mut ok = 0;
             for _ in 0..iters {
                 for p in &paths {
-                    ok += l.check_at(&Request::new("GET", p).attr("key", "k1"), now).allowed() as usize;
+                    ok += l
+                        .check_at(&Request::new("GET", p).attr("key", "k1"), now)
+                        .allowed() as usize;
                 }
             }
             ok
@@ -1503,7 +1648,9 @@ fn section_compile(cfg: &Cfg, summary: &mut Summary) {
         lookups.push((n, lk * 1e9, dec * 1e9));
         progress("compile", &format!("{n} rules"), start);
     }
-    println!("\n| rules | route lookup (`RouteIndex::lookup_path`) | whole decision (`check_at`) |");
+    println!(
+        "\n| rules | route lookup (`RouteIndex::lookup_path`) | whole decision (`check_at`) |"
+    );
     println!("|---:|---:|---:|");
     for (n, lk, dec) in &lookups {
         println!("| {n} | {lk:.1} ns | {dec:.1} ns |");
@@ -1526,7 +1673,10 @@ fn section_compile(cfg: &Cfg, summary: &mut Summary) {
 fn main() {
     let cfg = Cfg::from_args().with_env();
     let start = Instant::now();
-    println!("# rlc vs governor ({})", if cfg.smoke { "smoke run" } else { "full run" });
+    println!(
+        "# rlc vs governor ({})",
+        if cfg.smoke { "smoke run" } else { "full run" }
+    );
     let mut summary = Summary::default();
     if cfg.wants("single") {
         section_single(&cfg, &mut summary);

@@ -227,7 +227,10 @@ impl Solver {
                     && neg.iter().all(|t| self.holds(t, v) != Some(true))
             });
         }
-        // A free value: only the evident contradictions.
+        // A free value: only the evident contradictions (and not at any cost).
+        if pos.len().saturating_mul(neg.len()) > 10_000 {
+            return true;
+        }
         for p in &pos {
             for n in &neg {
                 match (p, n) {
@@ -292,6 +295,13 @@ fn product(parts: &[Pred], neg: bool) -> Option<Vec<Vec<Lit<'_>>>> {
         let d = dnf(part, neg)?;
         if acc.len().saturating_mul(d.len()) > DNF_LIMIT {
             return None;
+        }
+        if let [single] = d.as_slice() {
+            // One conjunction: extend in place (long `and` chains stay linear).
+            for a in acc.iter_mut() {
+                a.extend(single.iter().copied());
+            }
+            continue;
         }
         let mut next = Vec::with_capacity(acc.len() * d.len());
         for a in &acc {
@@ -977,7 +987,8 @@ impl<'a> Cx<'a> {
                 }
             }
         }
-        (0..all.len()).collect()
+        // No pair: all of them (the last few, for a readable report).
+        (all.len().saturating_sub(8)..all.len()).collect()
     }
 
     fn contradiction(&self, parts: &[CondPart], core: &[usize], what: &str) -> Diagnostic {
@@ -1089,11 +1100,12 @@ impl<'a> Cx<'a> {
             };
             let mut d = Diagnostic::warning(codes::KEY_CONDITION_CONFLICT, key_span, message)
                 .label(format!("needs {names} present"));
-            let shown = if culprits.is_empty() {
+            let mut shown: Vec<usize> = if culprits.is_empty() {
                 (0..parts.len()).collect()
             } else {
                 culprits
             };
+            shown.truncate(8);
             for i in shown {
                 if let Some(p) = parts.get(i) {
                     d = d.with_related(p.span, "requires it absent");
@@ -1136,6 +1148,7 @@ impl<'a> Cx<'a> {
                     || a.algorithm != b.algorithm
                     || a.burst.map(|x| x.0) != b.burst.map(|x| x.0)
                     || a.matcher.methods != b.matcher.methods
+                    || a.params != b.params
                     || wins[i] != wins[j]
                     || !same_keys(&keys[i], &keys[j])
                     || !covers(&a.matcher.paths, &b.matcher.paths)
@@ -1165,7 +1178,22 @@ impl<'a> Cx<'a> {
                 );
             }
         }
-        // Shadowing: A always rejects before B.
+        // Shadowing: A always rejects before B. Not when a full key store
+        // admits new keys uncounted (`default overflow allow`): A's table
+        // could then miss requests B's counts.
+        if policy.overflow == ir::Overflow::Allow {
+            return;
+        }
+        // A key taken from the path is read at the rule's own segment.
+        let from_path: Vec<bool> = rules
+            .iter()
+            .map(|r| {
+                r.key
+                    .iter()
+                    .flatten()
+                    .any(|a| policy.inputs.get(*a).is_none_or(|i| i.param))
+            })
+            .collect();
         for j in 0..n {
             if identical[j] || skip[j] {
                 continue;
@@ -1180,6 +1208,7 @@ impl<'a> Cx<'a> {
                 }
                 let a = &rules[i];
                 if a.shadow
+                    || from_path[i]
                     || a.algorithm != b.algorithm
                     || !same_counting(a, b)
                     || a.matcher.methods.0 & b.matcher.methods.0 != b.matcher.methods.0

@@ -531,3 +531,23 @@ fn the_documented_example_policy() {
     assert_eq!(d.status(), 403);
     assert_eq!(d.rule(), Some("login_failures"));
 }
+
+/// A key with requests in flight keeps its entry, however long they run and
+/// however many new keys arrive: its slots are never handed to another key.
+#[test]
+fn in_flight_entries_are_never_reclaimed() {
+    let p = Policy::from_str("t.rl", "input user\nANY /** by user: 1 concurrent\n").unwrap();
+    let l = Limiter::with_capacity(p, ManualClock::new(T0), 16);
+    let a = Request::new("GET", "/x").attr("user", "a");
+    let held = l.check_at(&a, T0);
+    assert!(held.allowed());
+    let later = T0 + 3600 * S;
+    let names: Vec<String> = (0..500).map(|i| format!("u{i}")).collect();
+    for n in &names {
+        let d = l.check_at(&Request::new("GET", "/x").attr("user", n), later);
+        drop(d);
+    }
+    assert!(!l.check_at(&a, later).allowed(), "a's request is still in flight");
+    drop(held);
+    assert!(l.check_at(&a, later).allowed());
+}

@@ -35,7 +35,7 @@ use std::sync::Arc;
 pub use store::{Lookup, MemoryStore, Store};
 
 /// Keys tracked per counter group by default.
-pub const DEFAULT_CAPACITY: usize = 1 << 15;
+pub const DEFAULT_CAPACITY: usize = 1 << 14;
 
 /// A request as the limiter sees it: borrowed strings, no allocation for up
 /// to 8 attributes.
@@ -420,9 +420,9 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         t.routes.lookup_path(bits, req.path, targets);
         t.inputs.len() <= PLAIN_INPUTS
             && targets.iter().all(|x| match *x {
-            Target::Rule(ri) => t.rules.get(ri as usize).is_some_and(plain),
-            Target::Counter(_) => false,
-        })
+                Target::Rule(ri) => t.rules.get(ri as usize).is_some_and(plain),
+                Target::Counter(_) => false,
+            })
     }
 
     /// The common case, when every routed target is a plain rule: the same

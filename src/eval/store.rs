@@ -79,6 +79,9 @@ struct Table {
     stride: usize,
     slots: usize,
     horizon_ticks: u64,
+    /// Offsets in an entry of words that must be 0 before it is reused
+    /// (concurrency counts: requests still in flight hold the entry).
+    live: Vec<usize>,
 }
 
 /// A bounded in-memory store: one table per counter group, each of
@@ -116,6 +119,7 @@ impl MemoryStore {
                     stride,
                     slots,
                     horizon_ticks,
+                    live: g.live_words.iter().map(|w| *w as usize + 1).collect(),
                 }
             })
             .collect();
@@ -175,11 +179,14 @@ impl Store for MemoryStore {
         let home = scale(hash, t.slots);
         if let Some(tag_cell) = t.cells.get(home * t.stride) {
             let tag = tag_cell.load(Ordering::Acquire);
-            if tag >> TICK_BITS == fp {
-                if tag & TICK_MASK != now_tick {
-                    let _ =
-                        tag_cell.compare_exchange(tag, mine, Ordering::AcqRel, Ordering::Relaxed);
-                }
+            // A failed touch (another touch, or a reclaim for another key)
+            // falls through to the full probe, which looks again.
+            if tag >> TICK_BITS == fp
+                && (tag & TICK_MASK == now_tick
+                    || tag_cell
+                        .compare_exchange(tag, mine, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok())
+            {
                 return Lookup::Found(words(home));
             }
         }
@@ -216,17 +223,27 @@ impl Store for MemoryStore {
                     }
                     if tag >> TICK_BITS == fp {
                         if tag & TICK_MASK != now_tick {
-                            // Touch; losing this race means someone else touched.
-                            let _ = tag_cell.compare_exchange(
+                            // Touch. Losing the race means someone else
+                            // touched, or reclaimed the entry for another
+                            // key: look at what is there now.
+                            if let Err(now_there) = tag_cell.compare_exchange(
                                 tag,
                                 mine,
                                 Ordering::AcqRel,
-                                Ordering::Relaxed,
-                            );
+                                Ordering::Acquire,
+                            ) {
+                                tag = now_there;
+                                continue;
+                            }
                         }
                         return Lookup::Found(words(i));
                     }
-                    if reclaim.is_none() && expired(tag & TICK_MASK, now_tick, t.horizon_ticks) {
+                    if reclaim.is_none()
+                        && expired(tag & TICK_MASK, now_tick, t.horizon_ticks)
+                        && t.live
+                            .iter()
+                            .all(|w| t.cells[i * t.stride + w].load(Ordering::Acquire) == 0)
+                    {
                         reclaim = Some((i, tag));
                     }
                     break;
