@@ -586,7 +586,13 @@ impl TzSpec {
         };
         let secs = i64::try_from(now / 1_000_000_000).unwrap_or(i64::MAX);
         match chrono::DateTime::from_timestamp(secs, 0) {
-            Some(dt) => i64::from(zone.offset_from_utc_datetime(&dt.naive_utc()).fix().local_minus_utc()) * 1_000_000_000,
+            Some(dt) => {
+                i64::from(
+                    zone.offset_from_utc_datetime(&dt.naive_utc())
+                        .fix()
+                        .local_minus_utc(),
+                ) * 1_000_000_000
+            }
             None => 0,
         }
     }

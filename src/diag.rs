@@ -337,7 +337,9 @@ fn plain(d: &Diagnostic, source: &Source, long_line: Option<usize>) -> String {
         source.name()
     );
     if let Some(n) = long_line {
-        out.push_str(&format!("  (the line is {n} bytes long, too long to show)\n"));
+        out.push_str(&format!(
+            "  (the line is {n} bytes long, too long to show)\n"
+        ));
     }
     if let Some(h) = &d.help {
         out.push_str(&format!("  help: {h}\n"));
@@ -351,8 +353,18 @@ fn longest_line_near(text: &str, s: Span) -> usize {
     let b = text.as_bytes();
     let start = s.start.min(b.len());
     let end = s.end.min(b.len()).max(start);
-    let line_start = |at: usize| b[..at].iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
-    let line_end = |at: usize| b[at..].iter().position(|&c| c == b'\n').map_or(b.len(), |i| at + i);
+    let line_start = |at: usize| {
+        b[..at]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |i| i + 1)
+    };
+    let line_end = |at: usize| {
+        b[at..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(b.len(), |i| at + i)
+    };
     let mut from = line_start(start);
     if from > 0 {
         from = line_start(from - 1);

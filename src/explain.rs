@@ -188,14 +188,29 @@ pub fn rule_text(rule: &RuleSpec, table: &DecisionTable) -> String {
         None => s.push_str("; over the limit: throttled"),
     }
     if let Some(a) = rule.cost_attr {
-        s.push_str(&format!("; each request counts its `{}`", table.inputs.get(a).map_or("?", String::as_str)));
+        s.push_str(&format!(
+            "; each request counts its `{}`",
+            table.inputs.get(a).map_or("?", String::as_str)
+        ));
     }
     if !rule.counting.is_empty() {
         let st: Vec<String> = rule.counting.iter().map(u16::to_string).collect();
-        s.push_str(&format!("; counts only responses with status {}", st.join(" or ")));
+        s.push_str(&format!(
+            "; counts only responses with status {}",
+            st.join(" or ")
+        ));
     }
     if rule.shadow {
         s.push_str("; SHADOW: decided and reported, never enforced");
+    }
+    if let Some(tz) = &rule.tz {
+        let zone = tz.zone.map_or("UTC", |z| z.name());
+        match tz.attr.and_then(|a| table.inputs.get(a)) {
+            Some(attr) => s.push_str(&format!(
+                "; windows aligned on the time zone named by `{attr}` (else {zone})"
+            )),
+            None => s.push_str(&format!("; windows aligned on {zone} local time")),
+        }
     }
     s.push_str(&format!(", status {}", rule.status));
     if let Some(r) = rule
@@ -211,7 +226,11 @@ pub fn rule_text(rule: &RuleSpec, table: &DecisionTable) -> String {
 /// The window that binds at the rule's sustained maximum rate, in words.
 fn binds_text(rule: &RuleSpec, table: &DecisionTable) -> Option<String> {
     let w = crate::analyze::binding_window(&rule.windows).and_then(|i| rule.windows.get(i))?;
-    Some(format!("{} per {}", limit_text(&w.limit, table), period_text(w.period)))
+    Some(format!(
+        "{} per {}",
+        limit_text(&w.limit, table),
+        period_text(w.period)
+    ))
 }
 
 fn group_owner(g: &GroupSpec, table: &DecisionTable) -> String {

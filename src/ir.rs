@@ -1573,12 +1573,18 @@ impl Lower {
                 let names = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name());
                 let help = match did_you_mean(&name.value, names) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => "use an IANA name such as `Europe/Paris` or `America/New_York`".to_string(),
+                    None => {
+                        "use an IANA name such as `Europe/Paris` or `America/New_York`".to_string()
+                    }
                 };
                 self.diags.push(
-                    Diagnostic::error(codes::UNKNOWN_TIMEZONE, name.span, format!("unknown time zone `{}`", name.value))
-                        .label("not in the IANA database")
-                        .help(help),
+                    Diagnostic::error(
+                        codes::UNKNOWN_TIMEZONE,
+                        name.span,
+                        format!("unknown time zone `{}`", name.value),
+                    )
+                    .label("not in the IANA database")
+                    .help(help),
                 );
                 None
             }

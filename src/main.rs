@@ -351,7 +351,10 @@ fn fmt_cmd(files: &[PathBuf], check: bool) -> Exit {
             Ok(t) => t,
             Err(d) => {
                 eprint!("{}", d.render(&source, width()));
-                eprintln!("error: `{}` has syntax errors; not formatted", source.name());
+                eprintln!(
+                    "error: `{}` has syntax errors; not formatted",
+                    source.name()
+                );
                 exit = worse(exit, Exit::Problems);
                 continue;
             }

@@ -249,9 +249,7 @@ fn next_line<R: std::io::BufRead>(
 ) -> std::io::Result<Option<bool>> {
     use std::io::{BufRead as _, Read as _};
     line.clear();
-    let n = (&mut *input)
-        .take(max as u64 + 1)
-        .read_until(b'\n', line)?;
+    let n = (&mut *input).take(max as u64 + 1).read_until(b'\n', line)?;
     if n == 0 {
         return Ok(None);
     }

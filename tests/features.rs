@@ -255,8 +255,15 @@ fn counting_responses_blocks_after_too_many_failures() {
     assert!(!d.allowed());
     assert_eq!(d.reason(), Some(Reason::Blocked));
     assert_eq!(d.rule(), Some("auth_failures"));
-    assert_eq!(d.retry_after_ns(), Some(3600 * S - S), "the hour runs from the third failure");
-    assert!(!l.check_at(&r, T0 + 3600 * S).allowed(), "still blocked at its last instant");
+    assert_eq!(
+        d.retry_after_ns(),
+        Some(3600 * S - S),
+        "the hour runs from the third failure"
+    );
+    assert!(
+        !l.check_at(&r, T0 + 3600 * S).allowed(),
+        "still blocked at its last instant"
+    );
     assert!(
         l.check_at(&r, T0 + 3601 * S).allowed(),
         "the penalty ends; a new 10m window"
@@ -474,7 +481,11 @@ fn fixed_days_aligned_to_local_midnight() {
     assert!(l.check_at(&r, tokyo_midnight - S).allowed());
     let d = l.check_at(&r, tokyo_midnight - S);
     assert!(!d.allowed());
-    assert_eq!(d.retry_after_ns(), Some(S), "the day ends at Tokyo midnight");
+    assert_eq!(
+        d.retry_after_ns(),
+        Some(S),
+        "the day ends at Tokyo midnight"
+    );
     assert_eq!(d.windows()[0].reset_ns, tokyo_midnight);
     assert!(l.check_at(&r, tokyo_midnight).allowed(), "a new Tokyo day");
 }
@@ -483,12 +494,20 @@ fn fixed_days_aligned_to_local_midnight() {
 fn time_zone_from_a_request_attribute_with_a_policy_default() {
     // 2024-07-01T22:00:00Z is midnight in Paris (UTC+2 in summer).
     let paris_midnight = 1_719_871_200 * S;
-    let l = limiter("input k, tz\ndefault timezone \"Europe/Paris\"\nANY /** by k: 1/1d fixed timezone tz\n");
-    let r = |k: &'static str, tz: &'static str| Request::new("GET", "/x").attr("k", k).attr("tz", tz);
+    let l = limiter(
+        "input k, tz\ndefault timezone \"Europe/Paris\"\nANY /** by k: 1/1d fixed timezone tz\n",
+    );
+    let r =
+        |k: &'static str, tz: &'static str| Request::new("GET", "/x").attr("k", k).attr("tz", tz);
     assert!(l.check_at(&r("a", "nowhere"), paris_midnight - S).allowed());
-    assert!(l.check_at(&r("a", "nowhere"), paris_midnight).allowed(), "invalid zone: the policy default (Paris)");
+    assert!(
+        l.check_at(&r("a", "nowhere"), paris_midnight).allowed(),
+        "invalid zone: the policy default (Paris)"
+    );
     // New York midnight is 04:00Z: at 22:00Z it is still the same NY day.
-    assert!(l.check_at(&r("b", "America/New_York"), paris_midnight - S).allowed());
+    assert!(l
+        .check_at(&r("b", "America/New_York"), paris_midnight - S)
+        .allowed());
     let d = l.check_at(&r("b", "America/New_York"), paris_midnight);
     assert!(!d.allowed());
     assert_eq!(d.retry_after_ns(), Some(6 * 3600 * S));
@@ -501,28 +520,52 @@ fn the_documented_example_policy() {
     let doc = std::fs::read_to_string("docs/language.md").unwrap();
     let start = doc.find("```rl\npolicy quillpad").unwrap() + 6;
     let end = start + doc[start..].find("```").unwrap();
-    let p = Policy::from_str("quillpad.rl", &doc[start..end]).unwrap_or_else(|e| panic!("{}", e.render(100)));
+    let p = Policy::from_str("quillpad.rl", &doc[start..end])
+        .unwrap_or_else(|e| panic!("{}", e.render(100)));
     assert!(p.warnings().is_empty(), "{:?}", p.warnings());
     let l = Limiter::with_capacity(p, ManualClock::new(T0), 256);
     // "Each user may have at most 4 exports running at once."
-    let export = Request::new("POST", "/v1/exports").attr("org", "o").attr("user", "u");
+    let export = Request::new("POST", "/v1/exports")
+        .attr("org", "o")
+        .attr("user", "u");
     let held: Vec<_> = (0..4).map(|_| l.check_at(&export, T0)).collect();
     assert!(held.iter().all(|d| d.allowed()));
     let fifth = l.check_at(&export, T0);
     assert_eq!(fifth.status(), 429);
     assert_eq!(fifth.reason(), Some(Reason::Concurrency));
-    assert!(fifth.headers().contains(&("X-RateLimit-Reason".into(), "too_many_in_flight".into())));
+    assert!(fifth
+        .headers()
+        .contains(&("X-RateLimit-Reason".into(), "too_many_in_flight".into())));
     drop(held);
     // "Each document accepts at most 30 edits per minute, whoever makes them."
     let minute = T0 - T0 % (60 * S);
     for i in 0..30 {
         let user = if i % 2 == 0 { "a" } else { "b" };
-        assert!(l.check_at(&Request::new("PATCH", "/v1/docs/d1").attr("org", "o").attr("user", user), minute).allowed());
+        assert!(l
+            .check_at(
+                &Request::new("PATCH", "/v1/docs/d1")
+                    .attr("org", "o")
+                    .attr("user", user),
+                minute
+            )
+            .allowed());
     }
-    assert!(!l.check_at(&Request::new("PATCH", "/v1/docs/d1").attr("org", "o2"), minute).allowed());
-    assert!(l.check_at(&Request::new("PATCH", "/v1/docs/d2").attr("org", "o2"), minute).allowed());
+    assert!(!l
+        .check_at(
+            &Request::new("PATCH", "/v1/docs/d1").attr("org", "o2"),
+            minute
+        )
+        .allowed());
+    assert!(l
+        .check_at(
+            &Request::new("PATCH", "/v1/docs/d2").attr("org", "o2"),
+            minute
+        )
+        .allowed());
     // "Ten failed logins from one IP within 15 minutes lock that IP out for an hour."
-    let login = Request::new("POST", "/v1/login").attr("ip", "9.9.9.9").attr("org", "o3");
+    let login = Request::new("POST", "/v1/login")
+        .attr("ip", "9.9.9.9")
+        .attr("org", "o3");
     for _ in 0..10 {
         assert!(l.check_at(&login, minute).allowed());
         l.report_response_at(&login, 401, minute);
@@ -547,7 +590,10 @@ fn in_flight_entries_are_never_reclaimed() {
         let d = l.check_at(&Request::new("GET", "/x").attr("user", n), later);
         drop(d);
     }
-    assert!(!l.check_at(&a, later).allowed(), "a's request is still in flight");
+    assert!(
+        !l.check_at(&a, later).allowed(),
+        "a's request is still in flight"
+    );
     drop(held);
     assert!(l.check_at(&a, later).allowed());
 }

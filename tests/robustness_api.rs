@@ -21,7 +21,10 @@ tokens:  GET /b by key: 4/1s bucket burst 2
 "#;
 
 fn limiter() -> Limiter<ManualClock> {
-    Limiter::with_clock(Policy::from_str("api.rl", POLICY).unwrap(), ManualClock::new(T0))
+    Limiter::with_clock(
+        Policy::from_str("api.rl", POLICY).unwrap(),
+        ManualClock::new(T0),
+    )
 }
 
 #[test]
@@ -160,7 +163,9 @@ fn limiter_capacities() {
         let n = (0..40)
             .filter(|i| {
                 let k = format!("k{i}");
-                let allowed = l.check_at(&Request::new("GET", "/x").attr("key", &k), T0).allowed();
+                let allowed = l
+                    .check_at(&Request::new("GET", "/x").attr("key", &k), T0)
+                    .allowed();
                 allowed
             })
             .count();
@@ -172,19 +177,36 @@ fn limiter_capacities() {
 
 #[test]
 fn explain_and_replay_helpers_with_bad_arguments() {
-    for s in ["", " ", "GET", "GET x", "GET /x =", "GET /x =v", "GET /x a", "\0 /\0 \0=\0"] {
+    for s in [
+        "",
+        " ",
+        "GET",
+        "GET x",
+        "GET /x =",
+        "GET /x =v",
+        "GET /x a",
+        "\0 /\0 \0=\0",
+    ] {
         let _ = explain::parse_request(s);
     }
     assert!(explain::parse_request("").is_err());
     assert!(explain::parse_request("GET x").is_err());
     let p = Policy::from_str("api.rl", POLICY).unwrap();
-    let spec = explain::parse_request(&format!("BREW /{} key={}", "a/".repeat(10_000), "v".repeat(1 << 16))).unwrap();
+    let spec = explain::parse_request(&format!(
+        "BREW /{} key={}",
+        "a/".repeat(10_000),
+        "v".repeat(1 << 16)
+    ))
+    .unwrap();
     for now in [0, T0, u64::MAX] {
         let v = explain::request_json(&p, &spec, now);
         let _ = explain::request_text(&v);
     }
     let deep_json = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    let deep_obj = format!("{{\"at\": 1, \"method\": \"GET\", \"path\": \"/\", \"attrs\": {}}}", "{\"a\":".repeat(10_000) + "1" + &"}".repeat(10_000));
+    let deep_obj = format!(
+        "{{\"at\": 1, \"method\": \"GET\", \"path\": \"/\", \"attrs\": {}}}",
+        "{\"a\":".repeat(10_000) + "1" + &"}".repeat(10_000)
+    );
     for (line, want) in [
         ("", "not JSON"),
         ("null", "object"),
@@ -196,13 +218,34 @@ fn explain_and_replay_helpers_with_bad_arguments() {
         (r#"{"at": -1, "method": "GET", "path": "/"}"#, "outside"),
         (r#"{"at": 1.8e10, "method": "GET", "path": "/"}"#, "line 1"),
         (r#"{"at": "now", "method": "GET", "path": "/"}"#, "`at`"),
-        (r#"{"at": 1, "method": "", "path": "/"}"#, "`method` is empty"),
-        (r#"{"at": 1, "method": "GET", "path": "x"}"#, "must start with `/`"),
-        (r#"{"at": 1, "method": "GET", "path": "/", "cost": -1}"#, "`cost`"),
-        (r#"{"at": 1, "method": "GET", "path": "/", "cost": 1.5}"#, "`cost`"),
-        (r#"{"at": 1, "method": "GET", "path": "/", "cost": 18446744073709551616}"#, "`cost`"),
-        (r#"{"at": 1, "method": "GET", "path": "/", "attrs": [1]}"#, "`attrs`"),
-        (r#"{"at": 1, "method": "GET", "path": "/", "attrs": {"a": {}}}"#, "attribute `a`"),
+        (
+            r#"{"at": 1, "method": "", "path": "/"}"#,
+            "`method` is empty",
+        ),
+        (
+            r#"{"at": 1, "method": "GET", "path": "x"}"#,
+            "must start with `/`",
+        ),
+        (
+            r#"{"at": 1, "method": "GET", "path": "/", "cost": -1}"#,
+            "`cost`",
+        ),
+        (
+            r#"{"at": 1, "method": "GET", "path": "/", "cost": 1.5}"#,
+            "`cost`",
+        ),
+        (
+            r#"{"at": 1, "method": "GET", "path": "/", "cost": 18446744073709551616}"#,
+            "`cost`",
+        ),
+        (
+            r#"{"at": 1, "method": "GET", "path": "/", "attrs": [1]}"#,
+            "`attrs`",
+        ),
+        (
+            r#"{"at": 1, "method": "GET", "path": "/", "attrs": {"a": {}}}"#,
+            "attribute `a`",
+        ),
     ] {
         match replay::parse_line(line, 1) {
             Ok(l) => assert!(want == "line 1", "{line:.60}: parsed as {l:?}"),
@@ -212,8 +255,13 @@ fn explain_and_replay_helpers_with_bad_arguments() {
             }
         }
     }
-    let long = format!("{{\"at\": 1, \"method\": \"GET\", \"path\": \"/{}\"}}", "a".repeat(replay::MAX_LINE));
-    assert!(replay::parse_line(&long, 7).unwrap_err().contains("longer than"));
+    let long = format!(
+        "{{\"at\": 1, \"method\": \"GET\", \"path\": \"/{}\"}}",
+        "a".repeat(replay::MAX_LINE)
+    );
+    assert!(replay::parse_line(&long, 7)
+        .unwrap_err()
+        .contains("longer than"));
 }
 
 #[test]
@@ -235,8 +283,16 @@ fn replay_run_on_bad_traces() {
     assert_eq!(lines.len(), 6, "{text:.2000}");
     assert_eq!((s.allowed, s.errors), (2, 4), "{text:.2000}");
     assert!(lines[1].contains("line 2: not UTF-8"));
-    assert!(lines[2].contains("line 6: `at` goes back in time"), "{}", lines[2]);
-    assert!(lines[3].contains("line 7: longer than"), "{:.200}", lines[3]);
+    assert!(
+        lines[2].contains("line 6: `at` goes back in time"),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[3].contains("line 7: longer than"),
+        "{:.200}",
+        lines[3]
+    );
     assert!(lines[4].contains("line 8: not JSON"), "{}", lines[4]);
 }
 
@@ -288,10 +344,17 @@ fn sources_and_spans_out_of_range() {
     let s = Source::new("s.rl", "é\nab");
     for offset in [0, 1, 2, 3, 4, 5, 100, usize::MAX] {
         let (line, col) = s.line_col(offset);
-        assert!((1..=2).contains(&line) && col >= 1, "{offset}: {line}:{col}");
+        assert!(
+            (1..=2).contains(&line) && col >= 1,
+            "{offset}: {line}:{col}"
+        );
     }
-    let d = rlc::Diagnostic::error("rl::syntax", rlc::Span::new(usize::MAX - 1, usize::MAX), "x")
-        .with_related(rlc::Span::new(3, 1), "backwards");
+    let d = rlc::Diagnostic::error(
+        "rl::syntax",
+        rlc::Span::new(usize::MAX - 1, usize::MAX),
+        "x",
+    )
+    .with_related(rlc::Span::new(3, 1), "backwards");
     let _ = rlc::diag::render(&d, &s, 80);
     let _ = rlc::diag::to_json(&d, &s);
     assert_eq!(rlc::ir::MethodSet::bit(""), None);
@@ -344,7 +407,11 @@ fn cli_commands_on_bad_files() {
     let missing = dir.join("missing.rl");
     let unreadable = write(&dir, "unreadable.rl", POLICY.as_bytes());
     let trace = write(&dir, "t.jsonl", b"{\"at\": 1700000000, \"method\": \"GET\", \"path\": \"/x\", \"attrs\": {\"key\": \"k\"}}\n");
-    let bad_trace = write(&dir, "bad.jsonl", b"{\"at\": 1700000000, \"method\": \"GET\", \"path\": \"/x\"}\n\xff\nnot json\n");
+    let bad_trace = write(
+        &dir,
+        "bad.jsonl",
+        b"{\"at\": 1700000000, \"method\": \"GET\", \"path\": \"/x\"}\n\xff\nnot json\n",
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -360,37 +427,98 @@ fn cli_commands_on_bad_files() {
         cases.push((vec![cmd.into(), "/dev/zero".into()], 2, "larger than"));
         cases.push((vec![cmd.into(), s(&invalid)], 1, "rl::zero_limit"));
         cases.push((vec![cmd.into()], 2, "Usage"));
-        cases.push((vec![cmd.into(), s(&good), "--bogus".into()], 2, "unexpected argument"));
+        cases.push((
+            vec![cmd.into(), s(&good), "--bogus".into()],
+            2,
+            "unexpected argument",
+        ));
     }
-    cases.push((vec!["check".into(), s(&good), s(&missing)], 2, "cannot read"));
-    cases.push((vec!["replay".into(), s(&missing), s(&trace)], 2, "cannot read"));
-    cases.push((vec!["replay".into(), s(&invalid), s(&trace)], 1, "rl::zero_limit"));
-    cases.push((vec!["replay".into(), s(&good), s(&missing)], 2, "cannot read"));
+    cases.push((
+        vec!["check".into(), s(&good), s(&missing)],
+        2,
+        "cannot read",
+    ));
+    cases.push((
+        vec!["replay".into(), s(&missing), s(&trace)],
+        2,
+        "cannot read",
+    ));
+    cases.push((
+        vec!["replay".into(), s(&invalid), s(&trace)],
+        1,
+        "rl::zero_limit",
+    ));
+    cases.push((
+        vec!["replay".into(), s(&good), s(&missing)],
+        2,
+        "cannot read",
+    ));
     cases.push((vec!["replay".into(), s(&good), d.clone()], 2, "directory"));
     cases.push((vec!["replay".into(), s(&good), s(&bad_trace)], 1, ""));
     cases.push((vec!["replay".into(), s(&good)], 2, "Usage"));
-    cases.push((vec!["explain".into(), s(&good), "--request".into(), "".into()], 2, "--request"));
-    cases.push((vec!["explain".into(), s(&good), "--request".into(), "GET x".into()], 2, "--request"));
+    cases.push((
+        vec!["explain".into(), s(&good), "--request".into(), "".into()],
+        2,
+        "--request",
+    ));
+    cases.push((
+        vec![
+            "explain".into(),
+            s(&good),
+            "--request".into(),
+            "GET x".into(),
+        ],
+        2,
+        "--request",
+    ));
     for at in ["NaN", "inf", "-1", "1e300", "x"] {
-        cases.push((vec!["explain".into(), s(&good), "--request".into(), "GET /x".into(), format!("--at={at}")], 2, "--at"));
+        cases.push((
+            vec![
+                "explain".into(),
+                s(&good),
+                "--request".into(),
+                "GET /x".into(),
+                format!("--at={at}"),
+            ],
+            2,
+            "--at",
+        ));
     }
     cases.push((vec!["frobnicate".into()], 2, "unrecognized subcommand"));
     cases.push((vec![], 2, "Usage"));
     if is_root() {
-        eprintln!("running as root: chmod 000 does not stop reading; the unreadable-file case is skipped");
+        eprintln!(
+            "running as root: chmod 000 does not stop reading; the unreadable-file case is skipped"
+        );
     } else {
         for cmd in ["check", "compile", "explain"] {
             cases.push((vec![cmd.into(), s(&unreadable)], 2, "Permission denied"));
         }
-        cases.push((vec!["replay".into(), s(&good), s(&unreadable)], 2, "Permission denied"));
+        cases.push((
+            vec!["replay".into(), s(&good), s(&unreadable)],
+            2,
+            "Permission denied",
+        ));
     }
     for (args, want, text) in cases {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         let (code, stdout, stderr) = rlc(&a);
-        assert_eq!(code, Some(want), "rlc {a:?}\nstdout: {stdout:.500}\nstderr: {stderr:.500}");
+        assert_eq!(
+            code,
+            Some(want),
+            "rlc {a:?}\nstdout: {stdout:.500}\nstderr: {stderr:.500}"
+        );
         assert!(!stderr.contains("panicked"), "rlc {a:?}: {stderr}");
-        assert!(stderr.contains(text), "rlc {a:?}: want {text:?} in\n{stderr:.800}");
-        if want == 2 && !text.is_empty() && text != "Usage" && !text.starts_with("unrecognized") && !text.starts_with("unexpected") {
+        assert!(
+            stderr.contains(text),
+            "rlc {a:?}: want {text:?} in\n{stderr:.800}"
+        );
+        if want == 2
+            && !text.is_empty()
+            && text != "Usage"
+            && !text.starts_with("unrecognized")
+            && !text.starts_with("unexpected")
+        {
             // I/O and usage errors: one line each.
             let errors = stderr.lines().filter(|l| l.starts_with("error")).count();
             assert_eq!(errors, 1, "rlc {a:?}: {stderr}");
@@ -404,7 +532,11 @@ fn cli_commands_on_bad_files() {
     {
         use std::os::unix::ffi::OsStrExt;
         let name = std::ffi::OsStr::from_bytes(b"caf\xe9.rl");
-        let out = Command::new(env!("CARGO_BIN_EXE_rlc")).arg("check").arg(dir.join(name)).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_rlc"))
+            .arg("check")
+            .arg(dir.join(name))
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2));
         assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     }
@@ -419,16 +551,24 @@ fn huge_costs_do_not_spill_into_the_next_counter_window() {
     let day = 86_400 * 1_000_000_000u64;
     let today = (T0 / day) * day;
     for cost in [3, day - 1, day, day + 1, u64::MAX / 2, u64::MAX] {
-        let l = Limiter::with_clock(Policy::from_str("d.rl", text).unwrap(), ManualClock::new(T0));
+        let l = Limiter::with_clock(
+            Policy::from_str("d.rl", text).unwrap(),
+            ManualClock::new(T0),
+        );
         let post = Request::new("POST", "/users").attr("app", "a").cost(cost);
         assert!(l.check_at(&post, today + 1).allowed());
         let get = Request::new("GET", "/report").attr("app", "a");
         // Today the counter allows min(cost, 1000) reports.
-        let n = (0..2000).filter(|_| l.check_at(&get, today + 2).allowed()).count();
+        let n = (0..2000)
+            .filter(|_| l.check_at(&get, today + 2).allowed())
+            .count();
         assert_eq!(n as u64, cost.min(1000), "cost {cost}: today");
         // Tomorrow nothing was made yet: no report.
         let d = l.check_at(&get, today + day + 5);
-        assert!(!d.allowed(), "cost {cost}: tomorrow's limit came from today's count");
+        assert!(
+            !d.allowed(),
+            "cost {cost}: tomorrow's limit came from today's count"
+        );
     }
 }
 
@@ -450,7 +590,8 @@ fn cli_on_endless_input_keeps_memory_bounded() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
     let rss_kib: u64 = status
         .lines()
         .find(|l| l.starts_with("VmHWM:"))

@@ -24,7 +24,10 @@ const POLICIES: &[(&str, &str)] = &[
 ];
 
 fn limiter(text: &str) -> Limiter<ManualClock> {
-    Limiter::with_clock(Policy::from_str("c.rl", text).unwrap(), ManualClock::new(T0))
+    Limiter::with_clock(
+        Policy::from_str("c.rl", text).unwrap(),
+        ManualClock::new(T0),
+    )
 }
 
 fn req() -> Request<'static> {
@@ -32,7 +35,9 @@ fn req() -> Request<'static> {
 }
 
 fn admitted(l: &Limiter<ManualClock>, at: u64, tries: usize) -> usize {
-    (0..tries).filter(|_| l.check_at(&req(), at).allowed()).count()
+    (0..tries)
+        .filter(|_| l.check_at(&req(), at).allowed())
+        .count()
 }
 
 #[test]
@@ -60,7 +65,11 @@ fn time_going_backwards_admits_nothing_extra() {
             let then = T0 - back;
             assert_eq!(admitted(&l, then, 10), 0, "{name}: {back} ns back admitted");
             // And back at T0: still nothing more.
-            assert_eq!(admitted(&l, T0, 10), 0, "{name}: after going back {back} ns");
+            assert_eq!(
+                admitted(&l, T0, 10),
+                0,
+                "{name}: after going back {back} ns"
+            );
         }
         // Half used, then the clock steps back: at most the other half.
         for back in steps {
@@ -101,7 +110,11 @@ fn the_end_of_u64_nanoseconds() {
         ] {
             let l = limiter(text);
             let n = admitted(&l, at, 20);
-            assert!(n <= 5, "{name}: {n} admitted at u64::MAX - {}", u64::MAX - at);
+            assert!(
+                n <= 5,
+                "{name}: {n} admitted at u64::MAX - {}",
+                u64::MAX - at
+            );
             let d = l.check_at(&req(), at);
             assert!(!d.allowed() || n < 5, "{name}");
             if let Some(r) = d.retry_after_ns() {
@@ -177,12 +190,17 @@ fn calendar_month_boundaries() {
 fn manual_clock_and_system_clock() {
     let c = ManualClock::new(u64::MAX - 5);
     c.advance(10);
-    assert!(c.now() >= u64::MAX - 5, "advance past the end must not wrap: {}", c.now());
+    assert!(
+        c.now() >= u64::MAX - 5,
+        "advance past the end must not wrap: {}",
+        c.now()
+    );
     c.set(0);
     assert_eq!(c.now(), 0);
     let now = rlc::SystemClock.now();
     assert!(now > T0, "the system clock reads {now}");
-    let l = Limiter::new(Policy::from_str("s.rl", "input key\nANY /** by key: 2/1h fixed\n").unwrap());
+    let l =
+        Limiter::new(Policy::from_str("s.rl", "input key\nANY /** by key: 2/1h fixed\n").unwrap());
     assert!(l.check(&req()).allowed());
 }
 

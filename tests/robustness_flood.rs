@@ -107,7 +107,9 @@ fn flood(n: u64, capacity: usize, overflow_allow: bool) -> Report {
         let (ip, key, ua) = legit(i);
         for _ in 0..2 {
             let d = limiter.check_at(
-                &Request::new("POST", "/tokens").attr("ip", &ip).attr("key", &key),
+                &Request::new("POST", "/tokens")
+                    .attr("ip", &ip)
+                    .attr("key", &key),
                 T0,
             );
             assert!(d.allowed(), "legit {i}: {d:?}");
@@ -139,17 +141,34 @@ fn flood(n: u64, capacity: usize, overflow_allow: bool) -> Report {
         let d = match i % 4 {
             // Random IPv4 on any path.
             0 => {
-                let _ = write!(ip, "{}.{}.{}.{}", x >> 56, (x >> 48) & 255, (x >> 40) & 255, (x >> 32) & 255);
+                let _ = write!(
+                    ip,
+                    "{}.{}.{}.{}",
+                    x >> 56,
+                    (x >> 48) & 255,
+                    (x >> 40) & 255,
+                    (x >> 32) & 255
+                );
                 limiter.check_at(&Request::new("PUT", "/x").attr("ip", &ip), now)
             }
             // Random IPv6 with a random API key on the per-key rule.
             1 => {
                 let y = rng.next();
-                let _ = write!(ip, "2001:db8:{:x}:{:x}:{:x}:{:x}::{:x}", x >> 48, (x >> 32) & 0xffff, (x >> 16) & 0xffff, x & 0xffff, y & 0xffff);
+                let _ = write!(
+                    ip,
+                    "2001:db8:{:x}:{:x}:{:x}:{:x}::{:x}",
+                    x >> 48,
+                    (x >> 32) & 0xffff,
+                    (x >> 16) & 0xffff,
+                    x & 0xffff,
+                    y & 0xffff
+                );
                 key.clear();
                 let _ = write!(key, "key_{y:016x}");
                 limiter.check_at(
-                    &Request::new("POST", "/tokens").attr("ip", &ip).attr("key", &key),
+                    &Request::new("POST", "/tokens")
+                        .attr("ip", &ip)
+                        .attr("key", &key),
                     now,
                 )
             }
@@ -182,9 +201,14 @@ fn flood(n: u64, capacity: usize, overflow_allow: bool) -> Report {
     let now = T0 + 61 * SEC;
     for i in 0..clients {
         let (ip, key, ua) = legit(i);
-        let post = Request::new("POST", "/tokens").attr("ip", &ip).attr("key", &key);
+        let post = Request::new("POST", "/tokens")
+            .attr("ip", &ip)
+            .attr("key", &key);
         let d = limiter.check_at(&post, now);
-        assert!(d.allowed(), "legit {i} lost its quota after the flood: {d:?}");
+        assert!(
+            d.allowed(),
+            "legit {i} lost its quota after the flood: {d:?}"
+        );
         let d = limiter.check_at(&post, now);
         assert!(!d.allowed(), "legit {i}: per_key allows 3, got a 4th");
         assert_eq!(d.reason(), Some(Reason::Limit), "legit {i}: {d:?}");
@@ -252,7 +276,11 @@ fn check(r: &Report, capacity: usize) {
 #[test]
 fn flood_1m_keys() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let n = if cfg!(debug_assertions) { 100_000 } else { 1_000_000 };
+    let n = if cfg!(debug_assertions) {
+        100_000
+    } else {
+        1_000_000
+    };
     let capacity = 1 << 14;
     let r = flood(n, capacity, false);
     print("flood_1m_keys", &r, capacity);

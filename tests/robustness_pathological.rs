@@ -36,7 +36,9 @@ fn compile(name: &str, text: String) -> (bool, Vec<&'static str>, Duration) {
             (t.is_some(), codes, start.elapsed())
         })
         .unwrap();
-    let r = h.join().unwrap_or_else(|_| panic!("{name}: the compiler panicked"));
+    let r = h
+        .join()
+        .unwrap_or_else(|_| panic!("{name}: the compiler panicked"));
     eprintln!(
         "{name}: {len} bytes, {} in {:?}, codes {:?}",
         if r.0 { "compiled" } else { "rejected" },
@@ -50,7 +52,10 @@ fn compile(name: &str, text: String) -> (bool, Vec<&'static str>, Duration) {
 fn assert_rejected_with(name: &str, text: String, code: &str) {
     let (ok, codes, _) = compile(name, text);
     assert!(!ok, "{name}: compiled");
-    assert!(codes.contains(&code), "{name}: expected {code}, got {codes:?}");
+    assert!(
+        codes.contains(&code),
+        "{name}: expected {code}, got {codes:?}"
+    );
 }
 
 fn assert_compiles(name: &str, text: String) {
@@ -62,10 +67,18 @@ fn assert_compiles(name: &str, text: String) {
 fn nesting_at_the_limit_compiles_and_beyond_is_too_deep() {
     let max = rlc::syntax::MAX_NESTING;
     let parens = |n: usize| {
-        format!("input a\nGET /x when {}a{}: 1/1s\n", "(".repeat(n), ")".repeat(n))
+        format!(
+            "input a\nGET /x when {}a{}: 1/1s\n",
+            "(".repeat(n),
+            ")".repeat(n)
+        )
     };
     let blocks = |n: usize| {
-        format!("input a\n{}GET /x: 1/1s\n{}", "when a {\n".repeat(n), "}\n".repeat(n))
+        format!(
+            "input a\n{}GET /x: 1/1s\n{}",
+            "when a {\n".repeat(n),
+            "}\n".repeat(n)
+        )
     };
     let nots = |n: usize, word: &str| format!("input a\nGET /x when {}a: 1/1s\n", word.repeat(n));
     // Blocks and a condition, together at the limit.
@@ -90,8 +103,16 @@ fn nesting_at_the_limit_compiles_and_beyond_is_too_deep() {
         assert_rejected_with(&format!("! x{n}"), nots(n, "!"), "rl::too_deep");
         assert_rejected_with(&format!("mixed {n}"), mixed(n + 3), "rl::too_deep");
         // What the grammar skips between negations must not hide them.
-        assert_rejected_with(&format!("not+comment x{n}"), nots(n, "not #c\n"), "rl::too_deep");
-        assert_rejected_with(&format!("not+BOM x{n}"), nots(n, "not\u{FEFF}"), "rl::too_deep");
+        assert_rejected_with(
+            &format!("not+comment x{n}"),
+            nots(n, "not #c\n"),
+            "rl::too_deep",
+        );
+        assert_rejected_with(
+            &format!("not+BOM x{n}"),
+            nots(n, "not\u{FEFF}"),
+            "rl::too_deep",
+        );
         // Unclosed brackets only: the pre-check stops them too.
         assert_rejected_with(&format!("unclosed {{ x{n}"), "{".repeat(n), "rl::too_deep");
         assert_rejected_with(&format!("unclosed ( x{n}"), "(".repeat(n), "rl::too_deep");
@@ -108,10 +129,17 @@ fn nesting_at_the_limit_compiles_and_beyond_is_too_deep() {
 
 #[test]
 fn a_hundred_thousand_rules() {
-    let n = if cfg!(debug_assertions) { 20_000 } else { 100_000 };
+    let n = if cfg!(debug_assertions) {
+        20_000
+    } else {
+        100_000
+    };
     let mut text = String::from("policy big\ninput key, ip\n");
     for i in 0..n {
-        text.push_str(&format!("r{i}: GET /p{i}/{{id}} by key: {}/1m fixed\n", 1 + i % 50));
+        text.push_str(&format!(
+            "r{i}: GET /p{i}/{{id}} by key: {}/1m fixed\n",
+            1 + i % 50
+        ));
     }
     let start = Instant::now();
     let policy = Policy::from_str("big.rl", &text).unwrap();
@@ -131,7 +159,11 @@ fn a_hundred_thousand_rules() {
                 .allowed()
         })
         .count();
-    eprintln!("100k rules: {} requests in {:?}", limit + 5, start.elapsed());
+    eprintln!(
+        "100k rules: {} requests in {:?}",
+        limit + 5,
+        start.elapsed()
+    );
     assert_eq!(admitted, limit, "the last rule's limit");
     assert!(limiter
         .check_at(&Request::new("GET", "/nope").attr("key", "k"), T0)
@@ -156,11 +188,15 @@ fn a_thousand_rules_on_one_request() {
     let policy = Policy::from_str("many.rl", &text).unwrap();
     let limiter = Limiter::with_clock(policy, ManualClock::new(T0));
     let get = Request::new("GET", "/x").attr("key", "k");
-    let n = (0..30).filter(|_| limiter.check_at(&get, T0).allowed()).count();
+    let n = (0..30)
+        .filter(|_| limiter.check_at(&get, T0).allowed())
+        .count();
     assert_eq!(n, 7, "the strict rule allows 7");
     // The other rules counted exactly those 7: r0 (10/1m) has 3 left.
     let post = Request::new("POST", "/y").attr("key", "k");
-    let m = (0..30).filter(|_| limiter.check_at(&post, T0).allowed()).count();
+    let m = (0..30)
+        .filter(|_| limiter.check_at(&post, T0).allowed())
+        .count();
     assert_eq!(m, 3, "r0 allows 10, 7 used");
     let d = limiter.check_at(&post, T0);
     assert_eq!(d.rule(), Some("r0"));
@@ -206,7 +242,10 @@ fn ten_megabyte_files() {
 fn very_long_lines_and_names() {
     const LONG: usize = 1 << 20;
     let name = "a".repeat(LONG);
-    assert_compiles("1 MB attribute name", format!("input {name}\nGET /x by {name}: 1/1s\n"));
+    assert_compiles(
+        "1 MB attribute name",
+        format!("input {name}\nGET /x by {name}: 1/1s\n"),
+    );
     assert_rejected_with(
         "1 MB unknown attribute",
         format!("input b{name}\nGET /x by {name}: 1/1s\n"),
@@ -238,15 +277,24 @@ fn very_long_lines_and_names() {
         "20k alternatives",
         format!(
             "input a\nGET {} when {} : 1/1s\n",
-            (0..20_000).map(|i| format!("/p{i}")).collect::<Vec<_>>().join(" | "),
-            (0..20_000).map(|i| format!("a == \"{i}\"")).collect::<Vec<_>>().join(" or ")
+            (0..20_000)
+                .map(|i| format!("/p{i}"))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            (0..20_000)
+                .map(|i| format!("a == \"{i}\""))
+                .collect::<Vec<_>>()
+                .join(" or ")
         ),
     );
     assert_compiles(
         "10k rates",
         format!(
             "GET /x: {} fixed\n",
-            (1..=10_000).map(|i| format!("{i}/{i}m")).collect::<Vec<_>>().join(", ")
+            (1..=10_000)
+                .map(|i| format!("{i}/{i}m"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     );
 }
@@ -255,18 +303,65 @@ fn very_long_lines_and_names() {
 fn huge_numbers() {
     let max = u64::MAX;
     for (name, text, code) in [
-        ("limit u64::MAX + 1", "GET /x: 18446744073709551616/1s".to_string(), "rl::number_overflow"),
-        ("limit 10^40", format!("GET /x: 1{}/1s", "0".repeat(40)), "rl::number_overflow"),
-        ("limit u64::MAX per second", format!("GET /x: {max}/1s fixed"), "rl::rate_too_high"),
-        ("window u64::MAX days", format!("GET /x: 1/{max}d"), "rl::number_overflow"),
-        ("window u64::MAX months", format!("GET /x: 1/{max}mo fixed"), "rl::number_overflow"),
-        ("block u64::MAX ms", format!("GET /x: 1/1s block {max}ms"), "rl::number_overflow"),
-        ("status u64::MAX", format!("GET /x: 1/1s status {max}"), "rl::bad_status"),
-        ("burst u64::MAX", format!("GET /x: 1/1s bucket burst {max}"), "rl::number_overflow"),
-        ("sliding over 24 bits", "GET /x: 16777216/1d".to_string(), "rl::number_overflow"),
-        ("min cap too big", format!("input k\ncounter c = GET /y by k per 1d\nGET /x by k: min(c, 1{})/1d fixed", "0".repeat(30)), "rl::number_overflow"),
+        (
+            "limit u64::MAX + 1",
+            "GET /x: 18446744073709551616/1s".to_string(),
+            "rl::number_overflow",
+        ),
+        (
+            "limit 10^40",
+            format!("GET /x: 1{}/1s", "0".repeat(40)),
+            "rl::number_overflow",
+        ),
+        (
+            "limit u64::MAX per second",
+            format!("GET /x: {max}/1s fixed"),
+            "rl::rate_too_high",
+        ),
+        (
+            "window u64::MAX days",
+            format!("GET /x: 1/{max}d"),
+            "rl::number_overflow",
+        ),
+        (
+            "window u64::MAX months",
+            format!("GET /x: 1/{max}mo fixed"),
+            "rl::number_overflow",
+        ),
+        (
+            "block u64::MAX ms",
+            format!("GET /x: 1/1s block {max}ms"),
+            "rl::number_overflow",
+        ),
+        (
+            "status u64::MAX",
+            format!("GET /x: 1/1s status {max}"),
+            "rl::bad_status",
+        ),
+        (
+            "burst u64::MAX",
+            format!("GET /x: 1/1s bucket burst {max}"),
+            "rl::number_overflow",
+        ),
+        (
+            "sliding over 24 bits",
+            "GET /x: 16777216/1d".to_string(),
+            "rl::number_overflow",
+        ),
+        (
+            "min cap too big",
+            format!(
+                "input k\ncounter c = GET /y by k per 1d\nGET /x by k: min(c, 1{})/1d fixed",
+                "0".repeat(30)
+            ),
+            "rl::number_overflow",
+        ),
         ("zero limit", "GET /x: 0/1s".to_string(), "rl::zero_limit"),
-        ("zero window", "GET /x: 1/0s".to_string(), "rl::zero_duration"),
+        (
+            "zero window",
+            "GET /x: 1/0s".to_string(),
+            "rl::zero_duration",
+        ),
     ] {
         assert_rejected_with(name, format!("{text}\n"), code);
     }
@@ -314,7 +409,10 @@ fn unicode_oddities() {
         }
     }
     // Escapes: valid ones decode, surrogates and out-of-range are errors.
-    assert_compiles("\\u{10FFFF}", "input a\nGET /x when a == \"\\u{10FFFF}\\0\\u{200F}\": 1/1s\n".into());
+    assert_compiles(
+        "\\u{10FFFF}",
+        "input a\nGET /x when a == \"\\u{10FFFF}\\0\\u{200F}\": 1/1s\n".into(),
+    );
     for esc in ["\\u{D800}", "\\u{DFFF}", "\\u{110000}", "\\u{FFFFFF}"] {
         assert_rejected_with(
             esc,
@@ -337,7 +435,10 @@ fn unicode_oddities() {
         assert!(!codes.is_empty());
     }
     // BOMs and CRLF where whitespace may be.
-    assert_compiles("BOM + CRLF", "\u{FEFF}input a\r\n\u{FEFF}GET /x by a: 1/1s\r\n".into());
+    assert_compiles(
+        "BOM + CRLF",
+        "\u{FEFF}input a\r\n\u{FEFF}GET /x by a: 1/1s\r\n".into(),
+    );
     // A header value with a control character is refused (it would split
     // the HTTP response).
     let (ok, _, _) = compile(
@@ -353,21 +454,41 @@ fn cli_on_pathological_files() {
     let dir = std::env::temp_dir().join(format!("rlc-patho-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cases: Vec<(&str, Vec<u8>, i32)> = vec![
-        ("deep.rl", format!("input a\nGET /x when {}a: 1/1s\n", "(".repeat(100_000)).into_bytes(), 1),
-        ("nots.rl", format!("input a\nGET /x when {}a: 1/1s\n", "not ".repeat(100_000)).into_bytes(), 1),
-        ("big.rl", {
-            let mut t = String::from("input key\nGET /x by key: 1/1s\n");
-            while t.len() < 10 << 20 {
-                t.push_str("# padding padding padding padding padding padding padding\n");
-            }
-            t.into_bytes()
-        }, 0),
+        (
+            "deep.rl",
+            format!("input a\nGET /x when {}a: 1/1s\n", "(".repeat(100_000)).into_bytes(),
+            1,
+        ),
+        (
+            "nots.rl",
+            format!("input a\nGET /x when {}a: 1/1s\n", "not ".repeat(100_000)).into_bytes(),
+            1,
+        ),
+        (
+            "big.rl",
+            {
+                let mut t = String::from("input key\nGET /x by key: 1/1s\n");
+                while t.len() < 10 << 20 {
+                    t.push_str("# padding padding padding padding padding padding padding\n");
+                }
+                t.into_bytes()
+            },
+            0,
+        ),
         ("nul.rl", b"input a\0b\nGET /x: 1/1s\n".to_vec(), 1),
-        ("huge.rl", format!("GET /x: {}/1s\n", "9".repeat(100_000)).into_bytes(), 1),
+        (
+            "huge.rl",
+            format!("GET /x: {}/1s\n", "9".repeat(100_000)).into_bytes(),
+            1,
+        ),
         ("latin1.rl", b"input caf\xe9\n".to_vec(), 2),
         // An error on a 1 MB line: reported without drawing the line (miette
         // panicked on widths past 65535 columns).
-        ("longline.rl", format!("{}: /x: 1/1s\n", "A".repeat(1 << 20)).into_bytes(), 1),
+        (
+            "longline.rl",
+            format!("{}: /x: 1/1s\n", "A".repeat(1 << 20)).into_bytes(),
+            1,
+        ),
     ];
     for (name, bytes, want) in cases {
         let path = dir.join(name);
@@ -386,7 +507,12 @@ fn cli_on_pathological_files() {
                 out.status.code(),
                 start.elapsed()
             );
-            assert_eq!(out.status.code(), Some(want), "rlc {} {name}: {stderr}", cmd[0]);
+            assert_eq!(
+                out.status.code(),
+                Some(want),
+                "rlc {} {name}: {stderr}",
+                cmd[0]
+            );
             assert!(!stderr.contains("panicked"), "{stderr}");
             if want != 0 {
                 assert!(stderr.contains("error"), "rlc {} {name}: {stderr}", cmd[0]);

@@ -28,7 +28,11 @@ fn rounds(release: u64) -> u64 {
     std::env::var("RLC_RACE_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(if cfg!(debug_assertions) { release / 10 } else { release })
+        .unwrap_or(if cfg!(debug_assertions) {
+            release / 10
+        } else {
+            release
+        })
         .max(1)
 }
 
@@ -60,16 +64,32 @@ fn together<F: Fn(usize) + Send + Sync + 'static>(n: usize, f: F) {
 fn shared_key_at_a_frozen_instant_admits_exactly_the_limit() {
     let policies = [
         ("fixed", "input key\nANY /** by key: 100/1m fixed\n", 100),
-        ("sliding", "input key\nANY /** by key: 100/1m sliding\n", 100),
+        (
+            "sliding",
+            "input key\nANY /** by key: 100/1m sliding\n",
+            100,
+        ),
         ("bucket", "input key\nANY /** by key: 100/1m bucket\n", 100),
-        ("bucket burst", "input key\nANY /** by key: 100/1m bucket burst 30\n", 30),
-        ("multi", "input key\nANY /** by key: 100/1s, 150/1m, 120/1h fixed\n", 100),
+        (
+            "bucket burst",
+            "input key\nANY /** by key: 100/1m bucket burst 30\n",
+            30,
+        ),
+        (
+            "multi",
+            "input key\nANY /** by key: 100/1s, 150/1m, 120/1h fixed\n",
+            100,
+        ),
         (
             "two rules",
             "input key, ip\nANY /** by key: 100/1m sliding\nGET /** by key&ip: 70/1m fixed\n",
             70,
         ),
-        ("key or ip", "input key, ip\nANY /** by key|ip: 60/1m fixed\n", 60),
+        (
+            "key or ip",
+            "input key, ip\nANY /** by key|ip: 60/1m fixed\n",
+            60,
+        ),
     ];
     let n = threads();
     let rounds = rounds(300);
@@ -89,7 +109,10 @@ fn shared_key_at_a_frozen_instant_admits_exactly_the_limit() {
                 }
             });
             let got = admitted.load(Ordering::Relaxed);
-            assert_eq!(got, limit, "{name}, round {round}: admitted {got} of {limit}");
+            assert_eq!(
+                got, limit,
+                "{name}, round {round}: admitted {got} of {limit}"
+            );
             total += 1;
         }
     }
@@ -100,7 +123,11 @@ fn shared_key_at_a_frozen_instant_admits_exactly_the_limit() {
 /// its own quota, whatever the others do.
 #[test]
 fn distinct_keys_do_not_interfere() {
-    let policy = Policy::from_str("r.rl", "input key\nANY /** by key: 25/1m fixed\nGET /** by key: 40/1h sliding\n").unwrap();
+    let policy = Policy::from_str(
+        "r.rl",
+        "input key\nANY /** by key: 25/1m fixed\nGET /** by key: 40/1h sliding\n",
+    )
+    .unwrap();
     let n = threads();
     for round in 0..rounds(200) {
         let limiter = Arc::new(Limiter::with_clock(policy.clone(), ManualClock::new(T0)));
@@ -109,8 +136,14 @@ fn distinct_keys_do_not_interfere() {
         together(n, move |i| {
             let own = format!("own-{i}");
             for j in 0..80 {
-                let (key, slot) = if j % 2 == 0 { (own.as_str(), i) } else { ("shared", n) };
-                if l.check_at(&Request::new("GET", "/x").attr("key", key), T0 + j).allowed() {
+                let (key, slot) = if j % 2 == 0 {
+                    (own.as_str(), i)
+                } else {
+                    ("shared", n)
+                };
+                if l.check_at(&Request::new("GET", "/x").attr("key", key), T0 + j)
+                    .allowed()
+                {
                     c[slot].fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -128,7 +161,8 @@ fn distinct_keys_do_not_interfere() {
 /// was then rejected by the other window.
 #[test]
 fn multi_window_totals_agree_with_admissions() {
-    let policy = Policy::from_str("r.rl", "input key\nANY /** by key: 10/1s, 50/1m fixed\n").unwrap();
+    let policy =
+        Policy::from_str("r.rl", "input key\nANY /** by key: 10/1s, 50/1m fixed\n").unwrap();
     let n = threads();
     let rounds = rounds(20);
     for round in 0..rounds {
@@ -168,7 +202,10 @@ fn multi_window_totals_agree_with_admissions() {
             let w = d.windows();
             assert_eq!(w.len(), 2, "{d:?}");
             assert_eq!(w[0].used, got, "round {round}, second {s}: 1s window used");
-            assert_eq!(w[1].used, minute_admitted, "round {round}, second {s}: 1m window used");
+            assert_eq!(
+                w[1].used, minute_admitted,
+                "round {round}, second {s}: 1m window used"
+            );
         }
     }
 }
@@ -209,7 +246,10 @@ fn penalties_are_never_shortened() {
         });
         assert_eq!(admitted.load(Ordering::Relaxed), 0, "round {round}");
         assert!(!limiter.check_at(&req, until - 1).allowed());
-        assert!(limiter.check_at(&req, until).allowed(), "round {round}: penalty extended");
+        assert!(
+            limiter.check_at(&req, until).allowed(),
+            "round {round}: penalty extended"
+        );
 
         // Concurrent starts: every thread exceeds at its own instant; the
         // penalty ends 10 s after the latest of those that started one.
@@ -229,6 +269,9 @@ fn penalties_are_never_shortened() {
         });
         let end = latest.load(Ordering::Relaxed);
         assert!(end >= T0 + 10 * SEC);
-        assert!(!limiter.check_at(&req, end - 1).allowed(), "round {round}: shortened");
+        assert!(
+            !limiter.check_at(&req, end - 1).allowed(),
+            "round {round}: shortened"
+        );
     }
 }

@@ -266,7 +266,12 @@ pub fn sliding(
             }
         }
         let j = at.unwrap_or(s + 1);
-        Some(k.saturating_add(j).saturating_mul(g).saturating_sub(now).max(1))
+        Some(
+            k.saturating_add(j)
+                .saturating_mul(g)
+                .saturating_sub(now)
+                .max(1),
+        )
     };
     let step = SlidingStep {
         verdict: Verdict::Reject(retry),

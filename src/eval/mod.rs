@@ -1399,7 +1399,16 @@ fn commit(w: &WindowSpec, touch: &Touch<'_>, step: Step, now: u64) -> Result<u64
             Ok(_) => return Ok(new),
             Err(actual) => {
                 expected = actual;
-                match judge_word(w, actual, touch.words, touch.local(now), touch.cost, step.limit).0 {
+                match judge_word(
+                    w,
+                    actual,
+                    touch.words,
+                    touch.local(now),
+                    touch.cost,
+                    step.limit,
+                )
+                .0
+                {
                     Judged::Admit { new: n, roll: r } => {
                         new = n;
                         roll = r;
