@@ -434,12 +434,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         let mut buf = [None; PLAIN_INPUTS];
         let values = &mut buf[..t.inputs.len().min(PLAIN_INPUTS)];
         for &(k, v) in &req.attrs {
-            if let Some(i) = t
-                .inputs
-                .iter()
-                .zip(&t.params)
-                .position(|(n, p)| !p && n == k)
-            {
+            if let Some(i) = input_index(t, k) {
                 if let Some(x) = values.get_mut(i) {
                     *x = Some(v);
                 }
@@ -455,12 +450,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             if !rule.cond.as_ref().is_none_or(|c| c.eval(values)) {
                 continue;
             }
-            let cost = match rule.cost_attr {
-                Some(a) => values[a]
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(req.cost),
-                None => req.cost,
-            };
+            let cost = rule_cost(rule, values, req.cost);
             for &g in &rule.groups {
                 let Some(hash) = self.key_hash(g, values) else {
                     continue;
@@ -747,12 +737,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         let t = &*self.table;
         let mut values: SmallVec<[Option<&'r str>; 8]> = SmallVec::from_elem(None, t.inputs.len());
         for &(k, v) in &req.attrs {
-            if let Some(i) = t
-                .inputs
-                .iter()
-                .zip(&t.params)
-                .position(|(n, p)| !p && n == k)
-            {
+            if let Some(i) = input_index(t, k) {
                 values[i] = Some(v);
             }
         }
@@ -784,12 +769,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                         }
                     }
                     let shift = rule.tz.as_ref().map_or(0, |tz| tz.offset_ns(&values, now));
-                    let cost = match rule.cost_attr {
-                        Some(a) => values[a]
-                            .and_then(|v| v.parse::<u64>().ok())
-                            .unwrap_or(req.cost),
-                        None => req.cost,
-                    };
+                    let cost = rule_cost(rule, values.as_ref(), req.cost);
                     for &g in &rule.groups {
                         let Some(hash) = self.key_hash(g, &values) else {
                             continue;
@@ -1453,6 +1433,24 @@ fn plain(rule: &RuleSpec) -> bool {
             .windows
             .iter()
             .all(|w| matches!(w.limit, Limit::Const(_)) && w.period != Period::Concurrent)
+}
+
+/// The request's cost for a rule: its `cost ATTR` when that is a whole
+/// number, else the request's own.
+fn rule_cost(rule: &RuleSpec, values: &[Option<&str>], req_cost: u64) -> u64 {
+    rule.cost_attr
+        .and_then(|a| values.get(a).copied().flatten())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(req_cost)
+}
+
+/// The index of a request attribute among the policy's inputs (path
+/// parameters are never set by name).
+fn input_index(t: &DecisionTable, name: &str) -> Option<usize> {
+    t.inputs
+        .iter()
+        .zip(&t.params)
+        .position(|(n, p)| !p && n == name)
 }
 
 /// The end of a rule's running penalty for a touch, if the rule has one.
