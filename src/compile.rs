@@ -400,6 +400,14 @@ impl RouteIndex {
         out.dedup();
     }
 
+    /// When every route is a `/**` route (no route reads the path), those
+    /// routes with their methods: the routed targets then depend on the
+    /// method alone, and an evaluator may compute them once per method.
+    pub fn catch_all_only(&self) -> Option<&[(Target, MethodSet)]> {
+        let root = self.nodes.first()?;
+        root.is_leaf().then_some(root.rest.as_slice())
+    }
+
     /// [`RouteIndex::lookup`] on a request path as received: the query
     /// string and fragment are cut off, and segments are read one at a time
     /// as the trie is walked, only where a node has children or routes that

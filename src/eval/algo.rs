@@ -50,6 +50,7 @@ pub struct WindowReport {
 }
 
 /// GCRA. `t` is the emission interval, `tau` the capacity in ns, `limit` N.
+#[inline]
 pub fn bucket(
     tat: u64,
     now: u64,
@@ -101,6 +102,7 @@ pub fn bucket(
 /// Fixed window `k` ending at `end`. `limit` is this request's N (may be a
 /// derived limit), `stride` the constant bound of N.
 #[allow(clippy::too_many_arguments)]
+#[inline]
 pub fn fixed(
     v: u64,
     now: u64,

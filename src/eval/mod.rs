@@ -170,8 +170,54 @@ pub struct Decision<'t> {
     now: u64,
     window: usize,
     windows: SmallVec<[WindowReport; 4]>,
-    shadow: Option<Shadow>,
+    /// When set (and `windows` is empty), the one reported window's figures
+    /// are computed from it when first asked, into `cell`: a request whose
+    /// headers are never rendered does not pay for them.
+    lazy: Option<LazyWindow<'t>>,
+    cell: std::cell::OnceCell<WindowReport>,
+    /// Out of line: most decisions have none.
+    shadow: Option<Box<Shadow>>,
     charges: SmallVec<[Charge<'t>; 6]>,
+    /// True when `charges` hold concurrency slots (so that dropping an
+    /// ordinary decision costs one test).
+    holds: bool,
+}
+
+/// What a bucket or fixed window's figures are computed from: the state
+/// word that was judged, and how.
+#[derive(Clone, Copy)]
+struct LazyWindow<'t> {
+    window: &'t WindowSpec,
+    words: &'t [AtomicU64],
+    /// The state word judged (the one replaced, when admitted).
+    old: u64,
+    cost: u64,
+    limit: u64,
+    /// `Some(retry)` when the request was rejected.
+    rejected: Option<Option<u64>>,
+}
+
+impl LazyWindow<'_> {
+    /// The figures the eager path reports: the judgement's own, and for a
+    /// rejection nothing remaining until at least the retry time.
+    fn report(&self, now: u64) -> WindowReport {
+        let mut r = judge_word(
+            self.window,
+            self.old,
+            self.words,
+            now,
+            self.cost,
+            self.limit,
+        )
+        .1;
+        if let Some(retry) = self.rejected {
+            r.remaining = 0;
+            if let Some(x) = retry {
+                r.reset_ns = r.reset_ns.max(now.saturating_add(x));
+            }
+        }
+        r
+    }
 }
 
 impl std::fmt::Debug for Decision<'_> {
@@ -182,15 +228,18 @@ impl std::fmt::Debug for Decision<'_> {
             .field("rule", &self.rule())
             .field("reason", &self.reason)
             .field("retry_after_ns", &self.retry_after_ns)
-            .field("windows", &self.windows)
+            .field("windows", &self.windows())
             .field("shadow", &self.shadow)
             .finish()
     }
 }
 
 impl Drop for Decision<'_> {
+    #[inline]
     fn drop(&mut self) {
-        self.release();
+        if self.holds {
+            self.release();
+        }
     }
 }
 
@@ -241,7 +290,10 @@ impl<'t> Decision<'t> {
 
     /// Figures of every window of the reported rule.
     pub fn windows(&self) -> &[WindowReport] {
-        &self.windows
+        match &self.lazy {
+            Some(l) => std::slice::from_ref(self.cell.get_or_init(|| l.report(self.now))),
+            None => &self.windows,
+        }
     }
 
     /// Index of the reported window in [`Decision::windows`].
@@ -257,7 +309,7 @@ impl<'t> Decision<'t> {
     /// What rules in `shadow` mode would have decided; `None` when no shadow
     /// rule applies.
     pub fn shadow(&self) -> Option<&Shadow> {
-        self.shadow.as_ref()
+        self.shadow.as_deref()
     }
 
     /// The id of a rule.
@@ -303,10 +355,11 @@ impl<'t> Decision<'t> {
                 c.cost = 0;
             }
         }
+        self.holds = false;
     }
 
     pub(crate) fn reported(&self) -> (Option<RuleId>, &[WindowReport], usize) {
-        (self.rule, &self.windows, self.window)
+        (self.rule, self.windows(), self.window)
     }
 }
 
@@ -316,6 +369,111 @@ pub struct Limiter<C: Clock = SystemClock, S: Store = MemoryStore> {
     store: S,
     clock: C,
     hasher: ahash::RandomState,
+    fast: Fast,
+}
+
+/// What the fast path needs to know about a table, computed once.
+struct Fast {
+    /// Per rule: decided by [`Limiter::check_plain`] (see [`plain`]).
+    plain: Box<[bool]>,
+    /// Request attribute names (not path parameters) and their inputs.
+    names: Box<[(Box<str>, usize)]>,
+    /// When the policy has only `/**` routes: per method bit, the routed
+    /// targets (sorted, as `RouteIndex::lookup_path` yields them) and
+    /// whether all are plain rules.
+    by_method: Option<Box<[Routed]>>,
+}
+
+/// What a method's requests route to, when that depends on the method alone.
+enum Routed {
+    /// Exactly one plain rule, with one key group of at most one attribute
+    /// and one window: the shape of a single keyed quota.
+    One(One),
+    /// Plain rules only: [`Limiter::check_plain`].
+    Plain(Box<[Target]>),
+    /// Anything else: the general path.
+    General,
+}
+
+#[derive(Clone, Copy)]
+struct One {
+    rule: u32,
+    group: GroupId,
+    /// The key's input, `None` for a rule without a key (one global count).
+    attr: Option<usize>,
+}
+
+impl Fast {
+    fn new(t: &DecisionTable) -> Fast {
+        let plain: Box<[bool]> = t.rules.iter().map(plain).collect();
+        let by_method = t.routes.catch_all_only().map(|routes| {
+            (0..16)
+                .map(|bit| {
+                    let mut v: Vec<Target> = routes
+                        .iter()
+                        .filter(|(_, m)| m.contains_bits(1 << bit))
+                        .map(|(x, _)| *x)
+                        .collect();
+                    v.sort_unstable();
+                    v.dedup();
+                    let all_plain = t.inputs.len() <= PLAIN_INPUTS
+                        && v.iter().all(|x| match *x {
+                            Target::Rule(ri) => plain.get(ri as usize).copied() == Some(true),
+                            Target::Counter(_) => false,
+                        });
+                    if !all_plain {
+                        return Routed::General;
+                    }
+                    if let [Target::Rule(ri)] = v[..] {
+                        let rule = &t.rules[ri as usize];
+                        if let ([g], [_], None, None) = (
+                            &rule.groups[..],
+                            &rule.windows[..],
+                            &rule.cond,
+                            rule.cost_attr,
+                        ) {
+                            let attrs = &t.groups[g.0 as usize].attrs;
+                            if attrs.len() <= 1 {
+                                return Routed::One(One {
+                                    rule: ri,
+                                    group: *g,
+                                    attr: attrs.first().copied(),
+                                });
+                            }
+                        }
+                    }
+                    Routed::Plain(v.into_boxed_slice())
+                })
+                .collect()
+        });
+        Fast {
+            by_method,
+            plain,
+            names: t
+                .inputs
+                .iter()
+                .zip(&t.params)
+                .enumerate()
+                .filter(|(_, (_, p))| !**p)
+                .map(|(i, (n, _))| (n.as_str().into(), i))
+                .collect(),
+        }
+    }
+
+    /// The input index of a request attribute named `name`.
+    #[inline]
+    fn input(&self, name: &str) -> Option<usize> {
+        self.names
+            .iter()
+            .find(|(n, _)| same(n, name))
+            .map(|&(_, i)| i)
+    }
+}
+
+/// String equality without a call to `memcmp`: attribute names are short.
+#[inline]
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }
 
 impl<C: Clock, S: Store> std::fmt::Debug for Limiter<C, S> {
@@ -346,6 +504,7 @@ impl<C: Clock> Limiter<C, MemoryStore> {
         let table = policy.table();
         let store = MemoryStore::new(&table, capacity);
         Limiter {
+            fast: Fast::new(&table),
             table,
             store,
             clock,
@@ -365,8 +524,10 @@ struct Collected<'s, 'r> {
 impl<C: Clock, S: Store> Limiter<C, S> {
     /// A limiter over any store.
     pub fn with_store(policy: crate::Policy, clock: C, store: S) -> Self {
+        let table = policy.table();
         Limiter {
-            table: policy.table(),
+            fast: Fast::new(&table),
+            table,
             store,
             clock,
             hasher: ahash::RandomState::new(),
@@ -395,6 +556,14 @@ impl<C: Clock, S: Store> Limiter<C, S> {
 
     /// Decides on `req` at `now` (ns since the Unix epoch).
     pub fn check_at(&self, req: &Request<'_>, now: u64) -> Decision<'_> {
+        if let Some(by_method) = &self.fast.by_method {
+            let bit = method_bit(req.method).trailing_zeros() as usize;
+            match by_method.get(bit) {
+                Some(Routed::One(one)) => return self.check_one(req, *one, now),
+                Some(Routed::Plain(targets)) => return self.check_plain(req, targets, now),
+                _ => {}
+            }
+        }
         let mut targets: SmallVec<[Target; 16]> = SmallVec::new();
         if self.plain_route(req, &mut targets) {
             return self.check_plain(req, &targets, now);
@@ -420,7 +589,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         t.routes.lookup_path(bits, req.path, targets);
         t.inputs.len() <= PLAIN_INPUTS
             && targets.iter().all(|x| match *x {
-                Target::Rule(ri) => t.rules.get(ri as usize).is_some_and(plain),
+                Target::Rule(ri) => self.fast.plain.get(ri as usize).copied() == Some(true),
                 Target::Counter(_) => false,
             })
     }
@@ -434,7 +603,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         let mut buf = [None; PLAIN_INPUTS];
         let values = &mut buf[..t.inputs.len().min(PLAIN_INPUTS)];
         for &(k, v) in &req.attrs {
-            if let Some(i) = input_index(t, k) {
+            if let Some(i) = self.fast.input(k) {
                 if let Some(x) = values.get_mut(i) {
                     *x = Some(v);
                 }
@@ -472,8 +641,12 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 }
             }
         }
-        if touches.is_empty() {
-            return self.admitted(None, SmallVec::new(), 0, now);
+        match touches.as_slice() {
+            [] => return self.admitted(None, SmallVec::new(), 0, now),
+            [one] if t.rules[one.rule as usize].windows.len() == 1 => {
+                return self.decide_one(one, values, now)
+            }
+            _ => {}
         }
         // Phase 1, as in `decide`, keeping each admitted window's figures.
         let mut steps: SmallVec<[Step; 8]> = SmallVec::new();
@@ -539,6 +712,180 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         self.admitted_plain(&touches, &steps, &reports, now)
     }
 
+    /// A request whose method routes to [`Routed::One`]: find the key's
+    /// value, its state, and decide.
+    #[inline]
+    fn check_one<'s>(&'s self, req: &Request<'_>, one: One, now: u64) -> Decision<'s> {
+        let t = &*self.table;
+        let mut h = self.hasher.build_hasher();
+        h.write_u32(one.group.0);
+        if let Some(a) = one.attr {
+            // A later value for the same name wins.
+            let name = t.inputs[a].as_str();
+            let Some(&(_, v)) = req.attrs.iter().rev().find(|(k, _)| same(k, name)) else {
+                return self.admitted(None, SmallVec::new(), 0, now);
+            };
+            hash_value(&mut h, v);
+        }
+        let touch = match self.store.entry(one.group, h.finish(), now, true) {
+            Lookup::Found(words) => Touch {
+                rule: one.rule,
+                words,
+                cost: req.cost,
+                shift: 0,
+            },
+            Lookup::Absent => return self.admitted(None, SmallVec::new(), 0, now),
+            Lookup::Full => {
+                let rule = &t.rules[one.rule as usize];
+                if t.overflow == Overflow::Reject {
+                    return self.reject_full(RuleId(one.rule), rule.status, now);
+                }
+                return self.admitted(None, SmallVec::new(), 0, now);
+            }
+        };
+        // Plain rules have constant limits: no attribute value is read.
+        self.decide_one(&touch, &[], now)
+    }
+
+    /// [`Limiter::check_plain`] when the request touches one (plain rule,
+    /// key) of one window: judge and write in one loop, re-judging when the
+    /// word changed since it was read (the same outcome as `decide`'s two
+    /// phases, which have nothing to make all-or-nothing here).
+    #[inline]
+    fn decide_one<'s>(
+        &'s self,
+        touch: &Touch<'s>,
+        values: &[Option<&str>],
+        now: u64,
+    ) -> Decision<'s> {
+        let t = &*self.table;
+        let rule = &t.rules[touch.rule as usize];
+        let one = std::slice::from_ref(touch);
+        if let Some(until) = penalty_until(t, rule, touch) {
+            if until > now {
+                return self.rejected(
+                    one,
+                    0,
+                    Some(until - now),
+                    Reason::Blocked,
+                    values,
+                    now,
+                    false,
+                );
+            }
+        }
+        let w = &rule.windows[0];
+        let limit = match w.limit {
+            Limit::Const(n) => n,
+            _ => self.limit_of(w, values, now),
+        };
+        let head = &touch.words[w.word as usize];
+        let mut old = head.load(Ordering::Acquire);
+        loop {
+            let (judged, report) = match (w.algorithm, w.period) {
+                // Bucket and epoch-aligned fixed windows: the verdict alone,
+                // inlined; the figures are computed later, if asked.
+                (Algorithm::Bucket, Period::Nanos(_)) => {
+                    let v =
+                        algo::bucket(old, now, touch.cost, w.emission_ns, w.tolerance_ns, limit);
+                    (judged(v.0, None), None)
+                }
+                (Algorithm::Fixed, Period::Nanos(_)) => {
+                    let (k, end) = fixed_window(w.period, w.window_ns, now);
+                    let v = algo::fixed(old, now, touch.cost, k, end, w.window_ns, limit, w.stride);
+                    (judged(v.0, None), None)
+                }
+                _ => {
+                    let (j, r) = judge_word(w, old, touch.words, now, touch.cost, limit);
+                    (j, Some(r))
+                }
+            };
+            let lazy = |rejected| LazyWindow {
+                window: w,
+                words: touch.words,
+                old,
+                cost: touch.cost,
+                limit,
+                rejected,
+            };
+            match judged {
+                Judged::Admit { new, roll } => {
+                    if let Some((slot, val)) = roll {
+                        touch.words[w.word as usize + 1 + slot].fetch_max(val, Ordering::AcqRel);
+                    }
+                    match head.compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Acquire)
+                    {
+                        Ok(_) => {
+                            let mut windows = SmallVec::new();
+                            let mut charges = SmallVec::new();
+                            // With a lazy window, `settle` finds the charge
+                            // there (bucket and fixed windows need no `new`).
+                            if let Some(r) = report {
+                                windows.push(r);
+                                charges.push(Charge {
+                                    word: head,
+                                    window: w,
+                                    cost: touch.cost,
+                                    new,
+                                    settles: rule.cost_attr.is_none(),
+                                    shift: 0,
+                                });
+                            }
+                            return Decision {
+                                table: t,
+                                allowed: true,
+                                status: 200,
+                                rule: Some(RuleId(touch.rule)),
+                                reason: None,
+                                retry_after_ns: None,
+                                now,
+                                window: 0,
+                                lazy: report.is_none().then(|| lazy(None)),
+                                cell: std::cell::OnceCell::new(),
+                                windows,
+                                shadow: None,
+                                charges,
+                                holds: false,
+                            };
+                        }
+                        Err(actual) => old = actual,
+                    }
+                }
+                Judged::Reject(retry) if rule.block_ns.is_none() => {
+                    // What `rejected` reports for one window with no penalty
+                    // to start: this window, as judged, with nothing left.
+                    let mut windows = SmallVec::new();
+                    if let Some(mut r) = report {
+                        r.remaining = 0;
+                        if let Some(x) = retry {
+                            r.reset_ns = r.reset_ns.max(now.saturating_add(x));
+                        }
+                        windows.push(r);
+                    }
+                    return Decision {
+                        table: t,
+                        allowed: false,
+                        status: rule.status,
+                        rule: Some(RuleId(touch.rule)),
+                        reason: Some(reason_of(w)),
+                        retry_after_ns: retry,
+                        now,
+                        window: 0,
+                        lazy: report.is_none().then(|| lazy(Some(retry))),
+                        cell: std::cell::OnceCell::new(),
+                        windows,
+                        shadow: None,
+                        charges: SmallVec::new(),
+                        holds: false,
+                    };
+                }
+                Judged::Reject(retry) => {
+                    return self.rejected(one, 0, retry, reason_of(w), values, now, false)
+                }
+            }
+        }
+    }
+
     /// The admission of [`Limiter::check_plain`]: the rule with the least
     /// remaining capacity (the first of equals, as `least_remaining`), built
     /// in place.
@@ -591,8 +938,12 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             now,
             window,
             windows,
+            lazy: None,
+            cell: std::cell::OnceCell::new(),
             shadow: None,
             charges,
+            // Plain rules have no concurrency limits.
+            holds: false,
         }
     }
 
@@ -666,6 +1017,22 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             return;
         }
         let now = d.now;
+        if let (true, Some(l)) = (d.charges.is_empty(), d.lazy) {
+            // The one window of a lazily reported admission.
+            if l.rejected.is_none() {
+                let settles = d.rule_spec().is_some_and(|r| r.cost_attr.is_none());
+                if let Some(word) = l.words.get(l.window.word as usize) {
+                    d.charges.push(Charge {
+                        word,
+                        window: l.window,
+                        cost: l.cost,
+                        new: 0,
+                        settles,
+                        shift: 0,
+                    });
+                }
+            }
+        }
         for c in d.charges.iter_mut().filter(|c| c.settles) {
             let w = c.window;
             let (more, delta) = if actual_cost >= c.cost {
@@ -737,7 +1104,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         let t = &*self.table;
         let mut values: SmallVec<[Option<&'r str>; 8]> = SmallVec::from_elem(None, t.inputs.len());
         for &(k, v) in &req.attrs {
-            if let Some(i) = input_index(t, k) {
+            if let Some(i) = self.fast.input(k) {
                 values[i] = Some(v);
             }
         }
@@ -820,9 +1187,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         let mut h = self.hasher.build_hasher();
         h.write_u32(g.0);
         for &a in &spec.attrs {
-            let v = values.get(a).copied().flatten()?;
-            h.write_usize(v.len());
-            h.write(v.as_bytes());
+            hash_value(&mut h, values.get(a).copied().flatten()?);
         }
         Some(h.finish())
     }
@@ -870,7 +1235,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         }
         if let Some((ti, retry, reason)) = worst {
             let mut d = self.rejected(touches, ti, retry, reason, values, now, false);
-            d.shadow = self.shadow(touches, values, now, false);
+            d.shadow = self.shadow_box(touches, values, now, false);
             return d;
         }
         // Phase 2: write each window; re-judge on interference; refund on a
@@ -895,7 +1260,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                         now,
                         false,
                     );
-                    d.shadow = self.shadow(touches, values, now, false);
+                    d.shadow = self.shadow_box(touches, values, now, false);
                     return d;
                 }
             }
@@ -916,8 +1281,22 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 shift: touch.shift,
             });
         }
-        d.shadow = self.shadow(touches, values, now, true);
+        d.holds = d
+            .charges
+            .iter()
+            .any(|c| c.window.period == Period::Concurrent);
+        d.shadow = self.shadow_box(touches, values, now, true);
         d
+    }
+
+    fn shadow_box(
+        &self,
+        touches: &[Touch<'_>],
+        values: &[Option<&str>],
+        now: u64,
+        commit_ok: bool,
+    ) -> Option<Box<Shadow>> {
+        self.shadow(touches, values, now, commit_ok).map(Box::new)
     }
 
     /// Decides the shadow rules; counts in them only when `commit` (the
@@ -1180,8 +1559,11 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             now,
             window,
             windows,
+            lazy: None,
+            cell: std::cell::OnceCell::new(),
             shadow: None,
             charges: SmallVec::new(),
+            holds: false,
         }
     }
 
@@ -1289,8 +1671,11 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             now,
             window,
             windows,
+            lazy: None,
+            cell: std::cell::OnceCell::new(),
             shadow: None,
             charges: SmallVec::new(),
+            holds: false,
         }
     }
 
@@ -1305,8 +1690,11 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             now,
             window: 0,
             windows: SmallVec::new(),
+            lazy: None,
+            cell: std::cell::OnceCell::new(),
             shadow: None,
             charges: SmallVec::new(),
+            holds: false,
         }
     }
 }
@@ -1402,19 +1790,36 @@ fn commit(w: &WindowSpec, touch: &Touch<'_>, step: Step, now: u64) -> Result<u64
 
 /// `MethodSet::bit` (other methods: bit 15), with the usual spellings
 /// looked up once.
+#[inline]
 fn method_bit(method: &str) -> u16 {
     static BITS: std::sync::OnceLock<[u16; 5]> = std::sync::OnceLock::new();
     let b = BITS.get_or_init(|| {
         ["GET", "POST", "PUT", "PATCH", "DELETE"].map(|m| MethodSet::bit(m).unwrap_or(1 << 15))
     });
-    match method {
-        "GET" => b[0],
-        "POST" => b[1],
-        "PUT" => b[2],
-        "PATCH" => b[3],
-        "DELETE" => b[4],
-        _ => MethodSet::bit(method).unwrap_or(1 << 15),
+    // Compared as numbers, not with `memcmp`.
+    let word = |s: &[u8]| {
+        let mut x = 0u64;
+        for (i, &c) in s.iter().enumerate().take(8) {
+            x |= u64::from(c) << (8 * i);
+        }
+        x
+    };
+    let m = method.as_bytes();
+    if m.len() <= 8 {
+        let x = word(m);
+        if x == word(b"GET") {
+            return b[0];
+        } else if x == word(b"POST") {
+            return b[1];
+        } else if x == word(b"PUT") {
+            return b[2];
+        } else if x == word(b"PATCH") {
+            return b[3];
+        } else if x == word(b"DELETE") {
+            return b[4];
+        }
     }
+    MethodSet::bit(method).unwrap_or(1 << 15)
 }
 
 /// Declared attributes up to which [`Limiter::check_plain`] applies.
@@ -1444,21 +1849,21 @@ fn rule_cost(rule: &RuleSpec, values: &[Option<&str>], req_cost: u64) -> u64 {
         .unwrap_or(req_cost)
 }
 
-/// The index of a request attribute among the policy's inputs (path
-/// parameters are never set by name).
-fn input_index(t: &DecisionTable, name: &str) -> Option<usize> {
-    t.inputs
-        .iter()
-        .zip(&t.params)
-        .position(|(n, p)| !p && n == name)
+/// Feeds one key value to a key hash (every path hashes keys this way).
+#[inline]
+fn hash_value(h: &mut impl Hasher, v: &str) {
+    h.write_usize(v.len());
+    h.write(v.as_bytes());
 }
 
 /// The end of a rule's running penalty for a touch, if the rule has one.
+#[inline]
 fn penalty_until(t: &DecisionTable, rule: &RuleSpec, touch: &Touch<'_>) -> Option<u64> {
     let pw = t.groups[rule.groups[0].0 as usize].penalty_word?;
     Some(touch.words[pw as usize].load(Ordering::Acquire))
 }
 
+#[inline]
 fn reason_of(w: &WindowSpec) -> Reason {
     if w.period == Period::Concurrent {
         Reason::Concurrency

@@ -138,7 +138,7 @@ impl MemoryStore {
 }
 
 /// `x` scaled from `0..2^64` to `0..n`.
-#[inline]
+#[inline(always)]
 fn scale(x: u64, n: usize) -> usize {
     ((u128::from(x) * n as u128) >> 64) as usize
 }
@@ -153,6 +153,7 @@ fn other_home(hash: u64, w: u32, slots: usize) -> usize {
     scale(mixed.wrapping_mul(0xBF58_476D_1CE4_E5B9), slots)
 }
 
+#[inline(always)]
 fn tick(now: u64) -> u64 {
     (now >> TICK_SHIFT) & TICK_MASK
 }
@@ -165,10 +166,52 @@ fn expired(touched: u64, now_tick: u64, horizon: u64) -> bool {
 }
 
 impl Store for MemoryStore {
+    #[inline]
     fn entry(&self, group: GroupId, hash: u64, now: u64, create: bool) -> Lookup<'_> {
         let Some(t) = self.tables.get(group.0 as usize) else {
             return Lookup::Absent;
         };
+        // The common case, inlined: the key at its first home, already
+        // touched in this tick. One load, no write.
+        let fp = (hash & FP_MASK) | 1;
+        let home = scale(hash, t.slots);
+        let at = home * t.stride;
+        if let Some(tag_cell) = t.cells.get(at) {
+            if tag_cell.load(Ordering::Acquire) == (fp << TICK_BITS) | tick(now) {
+                if let Some(words) = t.cells.get(at + 1..at + t.stride) {
+                    return Lookup::Found(words);
+                }
+            }
+        }
+        t.entry(hash, now, create)
+    }
+
+    fn len(&self) -> usize {
+        self.tables
+            .iter()
+            .map(|t| {
+                t.cells
+                    .iter()
+                    .step_by(t.stride)
+                    .filter(|c| c.load(Ordering::Relaxed) != 0)
+                    .count()
+            })
+            .sum()
+    }
+
+    fn bytes(&self) -> usize {
+        self.tables
+            .iter()
+            .map(|t| t.cells.len() * std::mem::size_of::<AtomicU64>())
+            .sum()
+    }
+}
+
+impl Table {
+    /// [`Store::entry`] in one group's table: the whole probe.
+    #[inline(never)]
+    fn entry(&self, hash: u64, now: u64, create: bool) -> Lookup<'_> {
+        let t = self;
         // The first home comes from the hash's high bits, the fingerprint
         // from its low 40 bits (never 0).
         let fp = (hash & FP_MASK) | 1;
@@ -263,25 +306,5 @@ impl Store for MemoryStore {
             }
         }
         Lookup::Full
-    }
-
-    fn len(&self) -> usize {
-        self.tables
-            .iter()
-            .map(|t| {
-                t.cells
-                    .iter()
-                    .step_by(t.stride)
-                    .filter(|c| c.load(Ordering::Relaxed) != 0)
-                    .count()
-            })
-            .sum()
-    }
-
-    fn bytes(&self) -> usize {
-        self.tables
-            .iter()
-            .map(|t| t.cells.len() * std::mem::size_of::<AtomicU64>())
-            .sum()
     }
 }

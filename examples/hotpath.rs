@@ -1,0 +1,62 @@
+//! A loop over the evaluator's hot path, for profilers (callgrind, perf):
+//! `cargo run --release --example hotpath -- single|vendor [iterations]`.
+//!
+//! `single`: `ANY /** by key: 10_000_000/1s bucket`, 1,000 keys, round robin.
+//! `vendor`: `policies/basis-theory.rl`, API requests of 1,000 clients.
+use rlc::{Limiter, ManualClock, Policy, Request};
+use std::hint::black_box;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = args.get(1).map_or("single", String::as_str);
+    let iters: u64 = args
+        .get(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let keys: Vec<String> = (0..1000u64).map(|i| (i * 7919).to_string()).collect();
+    let ips: Vec<String> = (0..1000u64)
+        .map(|i| format!("10.0.{}.{}", i / 250, i % 250))
+        .collect();
+    let mut now = 1_700_000_000_000_000_000u64;
+    let mut admitted = 0u64;
+    match mode {
+        "single" => {
+            let p = Policy::from_str(
+                "p.rl",
+                "policy p\ninput key\nall: ANY /** by key: 10_000_000/1s bucket\n",
+            )?;
+            let l = Limiter::with_capacity(p, ManualClock::new(0), 4096);
+            for i in 0..iters {
+                let k = &keys[(i % 1000) as usize];
+                let d = l.check_at(&Request::new("GET", "/v1/items").attr("key", k), now);
+                admitted += d.allowed() as u64;
+                now += 1000;
+            }
+        }
+        _ => {
+            let p = Policy::from_file("policies/basis-theory.rl")?;
+            let l = Limiter::with_capacity(p, ManualClock::new(0), 4096);
+            let routes = [
+                ("POST", "/tokens"),
+                ("GET", "/tokens"),
+                ("PATCH", "/tokens/abc"),
+                ("GET", "/applications"),
+            ];
+            for i in 0..iters {
+                let c = (i % 1000) as usize;
+                let key = format!("key_prod_{c:016x}");
+                let (m, path) = routes[(i % 4) as usize];
+                let req = Request::new(m, path)
+                    .attr("ip", &ips[c])
+                    .attr("key", &key)
+                    .attr("tenant", "production")
+                    .attr("app_type", if c % 3 == 0 { "private" } else { "public" });
+                let d = l.check_at(&req, now);
+                admitted += d.allowed() as u64;
+                now += 10_000;
+            }
+        }
+    }
+    println!("{}", black_box(admitted));
+    Ok(())
+}
