@@ -234,7 +234,7 @@ fn indices(n: usize, len: usize, dist: Dist, seed: u64) -> Vec<u32> {
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum KeyKind {
-    /// u64 ids for governor, the same ids in decimal for rlc.
+    /// u64 ids for governor, the same ids as numbers (`attr_u64`) for rlc.
     U64,
     /// `"apikey|ip"` strings for both.
     Str,
@@ -250,6 +250,9 @@ impl KeyKind {
 }
 
 struct Keys {
+    /// u64 keys: governor is keyed by the id, rlc by `attr_u64("key", id)`
+    /// (the same key as its decimal text; `strs` holds that text).
+    numeric: bool,
     ids: Vec<u64>,
     strs: Vec<String>,
     /// A hash of each key, computed ahead (for the floor).
@@ -274,7 +277,12 @@ impl Keys {
         };
         let h = ahash::RandomState::with_seeds(1, 2, 3, 4);
         let hashes = strs.iter().map(|s| h.hash_one(s)).collect();
-        Keys { ids, strs, hashes }
+        Keys {
+            numeric: matches!(kind, KeyKind::U64),
+            ids,
+            strs,
+            hashes,
+        }
     }
 }
 
@@ -465,17 +473,27 @@ impl<C: rlc::Clock> Runner for Rlc<C> {
             for chunk in idx.chunks(CHUNK) {
                 now += step;
                 for &i in chunk {
-                    let req = Request::new("GET", PATH).attr("key", &keys.strs[i as usize]);
-                    ok += self.lim.check_at(&req, now).allowed() as u64;
+                    ok += self.lim.check_at(&single_request(keys, i), now).allowed() as u64;
                 }
             }
         } else {
             for &i in idx {
-                let req = Request::new("GET", PATH).attr("key", &keys.strs[i as usize]);
-                ok += self.lim.check(&req).allowed() as u64;
+                ok += self.lim.check(&single_request(keys, i)).allowed() as u64;
             }
         }
         ok
+    }
+}
+
+/// The single-rule request for key `i`: the id as a number for u64 keys,
+/// the string otherwise.
+#[inline]
+fn single_request(keys: &Keys, i: u32) -> Request<'_> {
+    let req = Request::new("GET", PATH);
+    if keys.numeric {
+        req.attr_u64("key", keys.ids[i as usize])
+    } else {
+        req.attr("key", &keys.strs[i as usize])
     }
 }
 
@@ -860,14 +878,19 @@ fn smoke_agree(load: Load, keys: &Keys, idx: &[u32]) {
         DashMapStateStore::with_hasher(Default::default()),
         clock,
     );
+    // The request the benchmark sends (a number for u64 keys) and the key's
+    // text: the same key, so the same decisions.
+    let text = Limiter::with_capacity(load.policy(), ManualClock::new(0), keys.strs.len());
     let now = SystemClock.now_ns();
     for &i in idx.iter().take(5000) {
         let k = &keys.strs[i as usize];
-        let a = l
-            .check_at(&Request::new("GET", PATH).attr("key", k), now)
-            .allowed();
+        let a = l.check_at(&single_request(keys, i), now).allowed();
         let b = g.check_key(k).is_ok();
         assert_eq!(a, b, "rlc and governor disagree on key {k}");
+        let c = text
+            .check_at(&Request::new("GET", PATH).attr("key", k), now)
+            .allowed();
+        assert_eq!(a, c, "rlc by number and by text disagree on key {k}");
     }
 }
 

@@ -1,7 +1,9 @@
 //! A loop over the evaluator's hot path, for profilers (callgrind, perf):
 //! `cargo run --release --example hotpath -- single|vendor [iterations]`.
 //!
-//! `single`: `ANY /** by key: 10_000_000/1s bucket`, 1,000 keys, round robin.
+//! `single`: `ANY /** by key: 10_000_000/1s bucket`, 1,000 keys, round robin;
+//! `single-u64`: the same with the keys given as numbers (`attr_u64`);
+//! `single-str`: the same with `key|ip`-like strings.
 //! `vendor`: `policies/basis-theory.rl`, API requests of 1,000 clients.
 use rlc::{Limiter, ManualClock, Policy, Request};
 use std::hint::black_box;
@@ -13,14 +15,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .get(2)
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
-    let keys: Vec<String> = (0..1000u64).map(|i| (i * 7919).to_string()).collect();
+    let keys: Vec<String> = (0..1000u64)
+        .map(|i| {
+            if mode == "single-str" {
+                format!("key_prod_{:016x}|10.0.{}.{}", i * 7919, i / 250, i % 250)
+            } else {
+                (i * 7919).to_string()
+            }
+        })
+        .collect();
     let ips: Vec<String> = (0..1000u64)
         .map(|i| format!("10.0.{}.{}", i / 250, i % 250))
         .collect();
     let mut now = 1_700_000_000_000_000_000u64;
     let mut admitted = 0u64;
     match mode {
-        "single" => {
+        "single" | "single-u64" | "single-str" => {
+            let numeric = mode == "single-u64";
             let p = Policy::from_str(
                 "p.rl",
                 "policy p\ninput key\nall: ANY /** by key: 10_000_000/1s bucket\n",
@@ -28,7 +39,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let l = Limiter::with_capacity(p, ManualClock::new(0), 4096);
             for i in 0..iters {
                 let k = &keys[(i % 1000) as usize];
-                let d = l.check_at(&Request::new("GET", "/v1/items").attr("key", k), now);
+                let req = Request::new("GET", "/v1/items");
+                let req = if numeric {
+                    req.attr_u64("key", (i % 1000) * 7919)
+                } else {
+                    req.attr("key", k)
+                };
+                let d = l.check_at(&req, now);
                 admitted += d.allowed() as u64;
                 now += 1000;
             }

@@ -44,7 +44,40 @@ pub struct Request<'a> {
     method: &'a str,
     path: &'a str,
     attrs: SmallVec<[(&'a str, &'a str); 8]>,
+    nums: SmallVec<[(&'a str, u64); 2]>,
     cost: u64,
+}
+
+/// A number's decimal text, formatted without allocating: how an attribute
+/// given with [`Request::attr_u64`] reads in conditions and limits.
+#[derive(Clone, Copy)]
+struct Digits {
+    buf: [u8; 20],
+    start: u8,
+}
+
+impl Digits {
+    fn new(mut n: u64) -> Digits {
+        let mut buf = [b'0'; 20];
+        let mut i = 20;
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        Digits {
+            buf,
+            start: i as u8,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // ASCII digits only: always UTF-8.
+        std::str::from_utf8(&self.buf[usize::from(self.start)..]).unwrap_or("")
+    }
 }
 
 impl<'a> Request<'a> {
@@ -55,6 +88,7 @@ impl<'a> Request<'a> {
             method,
             path,
             attrs: SmallVec::new(),
+            nums: SmallVec::new(),
             cost: 1,
         }
     }
@@ -62,7 +96,25 @@ impl<'a> Request<'a> {
     /// Adds an attribute; a later value for the same name wins.
     #[inline]
     pub fn attr(mut self, name: &'a str, value: &'a str) -> Self {
+        if !self.nums.is_empty() {
+            self.nums.retain(|(k, _)| *k != name);
+        }
         self.attrs.push((name, value));
+        self
+    }
+
+    /// Adds an attribute whose value is a number, for keys that are numbers
+    /// already (a user or account id): it is the same key as its decimal
+    /// text given with [`Request::attr`] (`42` and `"42"` count together),
+    /// and reads as that text in conditions and limits, but a key of one
+    /// attribute is hashed from the number without formatting or reading
+    /// any text. A later value for the same name wins.
+    #[inline]
+    pub fn attr_u64(mut self, name: &'a str, value: u64) -> Self {
+        if !self.attrs.is_empty() {
+            self.attrs.retain(|(k, _)| *k != name);
+        }
+        self.nums.push((name, value));
         self
     }
 
@@ -84,9 +136,14 @@ impl<'a> Request<'a> {
         self.path
     }
 
-    /// The attributes as given.
+    /// The attributes given as text ([`Request::attr`]).
     pub fn attrs(&self) -> &[(&'a str, &'a str)] {
         &self.attrs
+    }
+
+    /// The attributes given as numbers ([`Request::attr_u64`]).
+    pub fn nums(&self) -> &[(&'a str, u64)] {
+        &self.nums
     }
 
     /// The cost.
@@ -568,7 +625,9 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         if self.plain_route(req, &mut targets) {
             return self.check_plain(req, &targets, now);
         }
-        match self.collect(req, now) {
+        let digits = digits_of(req);
+        let collected = self.collect(req, &digits, now);
+        match collected {
             Ok(c) => {
                 if c.touches.is_empty() {
                     // No rule applies: admit, and count in the named counters.
@@ -600,9 +659,10 @@ impl<C: Clock, S: Store> Limiter<C, S> {
     /// admission from the judgement itself instead of judging again.
     fn check_plain<'s>(&'s self, req: &Request<'_>, targets: &[Target], now: u64) -> Decision<'s> {
         let t = &*self.table;
+        let digits = digits_of(req);
         let mut buf = [None; PLAIN_INPUTS];
         let values = &mut buf[..t.inputs.len().min(PLAIN_INPUTS)];
-        for &(k, v) in &req.attrs {
+        for (k, v) in text_attrs(req, &digits) {
             if let Some(i) = self.fast.input(k) {
                 if let Some(x) = values.get_mut(i) {
                     *x = Some(v);
@@ -722,10 +782,14 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         if let Some(a) = one.attr {
             // A later value for the same name wins.
             let name = t.inputs[a].as_str();
-            let Some(&(_, v)) = req.attrs.iter().rev().find(|(k, _)| same(k, name)) else {
+            // A name is in one of the two lists (see `Request::attr_u64`).
+            if let Some(&(_, n)) = req.nums.iter().rev().find(|(k, _)| same(k, name)) {
+                hash_number(&mut h, n);
+            } else if let Some(&(_, v)) = req.attrs.iter().rev().find(|(k, _)| same(k, name)) {
+                hash_value(&mut h, v);
+            } else {
                 return self.admitted(None, SmallVec::new(), 0, now);
-            };
-            hash_value(&mut h, v);
+            }
         }
         let touch = match self.store.entry(one.group, h.finish(), now, true) {
             Lookup::Found(words) => Touch {
@@ -951,7 +1015,8 @@ impl<C: Clock, S: Store> Limiter<C, S> {
     /// `counting STATUS|...` count it when the status is one of theirs, and
     /// start their `block` penalty when that goes over their limit.
     pub fn report_response_at(&self, req: &Request<'_>, status: u16, now: u64) {
-        let Ok(c) = self.collect(req, now) else {
+        let digits = digits_of(req);
+        let Ok(c) = self.collect(req, &digits, now) else {
             return;
         };
         let t = &*self.table;
@@ -1098,12 +1163,13 @@ impl<C: Clock, S: Store> Limiter<C, S> {
     /// `Err` when a key store is full and the policy rejects then.
     fn collect<'s, 'r>(
         &'s self,
-        req: &Request<'r>,
+        req: &'r Request<'_>,
+        digits: &'r [Digits],
         now: u64,
     ) -> Result<Collected<'s, 'r>, (RuleId, u16)> {
         let t = &*self.table;
         let mut values: SmallVec<[Option<&'r str>; 8]> = SmallVec::from_elem(None, t.inputs.len());
-        for &(k, v) in &req.attrs {
+        for (k, v) in text_attrs(req, digits) {
             if let Some(i) = self.fast.input(k) {
                 values[i] = Some(v);
             }
@@ -1849,11 +1915,70 @@ fn rule_cost(rule: &RuleSpec, values: &[Option<&str>], req_cost: u64) -> u64 {
         .unwrap_or(req_cost)
 }
 
-/// Feeds one key value to a key hash (every path hashes keys this way).
+/// The decimal text of a request's number attributes, in order.
+#[inline]
+fn digits_of(req: &Request<'_>) -> SmallVec<[Digits; 2]> {
+    req.nums.iter().map(|&(_, n)| Digits::new(n)).collect()
+}
+
+/// A request's attributes as text, numbers last (a name is given either as
+/// text or as a number, never both: see [`Request::attr_u64`]).
+#[inline]
+fn text_attrs<'r>(
+    req: &'r Request<'_>,
+    digits: &'r [Digits],
+) -> impl Iterator<Item = (&'r str, &'r str)> + 'r {
+    let text = req.attrs.iter().map(|&(k, v)| (k, v));
+    let nums = req
+        .nums
+        .iter()
+        .zip(digits)
+        .map(|(&(k, _), d)| (k, d.as_str()));
+    text.chain(nums)
+}
+
+/// Feeds one key value to a key hash (every path hashes keys this way). The
+/// canonical decimal text of a number is hashed as that number, so that a
+/// key given with `attr_u64` and its text given with `attr` are one key.
 #[inline]
 fn hash_value(h: &mut impl Hasher, v: &str) {
-    h.write_usize(v.len());
-    h.write(v.as_bytes());
+    match canonical_u64(v) {
+        Some(n) => hash_number(h, n),
+        None => {
+            h.write_usize(v.len());
+            h.write(v.as_bytes());
+        }
+    }
+}
+
+/// Feeds a number key to a key hash. The marker cannot be a text's length.
+#[inline]
+fn hash_number(h: &mut impl Hasher, n: u64) {
+    h.write_usize(usize::MAX);
+    h.write_u64(n);
+}
+
+/// `v` as a u64 when it is the number's canonical decimal text (digits
+/// only, no sign, no leading zero, no overflow).
+#[inline]
+fn canonical_u64(v: &str) -> Option<u64> {
+    let b = v.as_bytes();
+    match b {
+        [] => return None,
+        [b'0'] => return Some(0),
+        [b'0', ..] => return None,
+        _ if b.len() > 20 => return None,
+        _ => {}
+    }
+    let mut n: u64 = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    Some(n)
 }
 
 /// The end of a rule's running penalty for a touch, if the rule has one.

@@ -1,0 +1,157 @@
+//! Attributes given as numbers (`Request::attr_u64`): the same key as their
+//! decimal text, the same text in conditions and limits, on the fast paths
+//! (one rule, plain rules) and on the general one (named counters, derived
+//! limits), and a later value for a name wins whichever way it was given.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use rlc::{Limiter, ManualClock, Policy, Request};
+
+const S: u64 = 1_000_000_000;
+const T0: u64 = 1_700_000_000 * S;
+
+fn limiter(text: &str) -> Limiter<ManualClock> {
+    let p = Policy::from_str("t.rl", text).unwrap_or_else(|e| panic!("{}", e.render(100)));
+    Limiter::with_capacity(p, ManualClock::new(T0), 256)
+}
+
+/// Sends `n` requests built by `f`; returns how many were admitted.
+fn admitted(l: &Limiter<ManualClock>, n: usize, f: impl Fn() -> Request<'static>) -> usize {
+    (0..n).filter(|_| l.check_at(&f(), T0).allowed()).count()
+}
+
+#[test]
+fn a_number_and_its_text_are_one_key_on_the_one_rule_path() {
+    // `ANY /**`, one key, one window: the one-rule fast path.
+    let l = limiter("input user\nANY /** by user: 3/1m\n");
+    let text = || Request::new("GET", "/x").attr("user", "42");
+    let num = || Request::new("GET", "/x").attr_u64("user", 42);
+    assert_eq!(admitted(&l, 2, num), 2);
+    assert_eq!(admitted(&l, 5, text), 1, "two of three already taken by 42");
+    assert_eq!(admitted(&l, 1, num), 0);
+    // Another number is another key.
+    assert_eq!(
+        admitted(&l, 1, || Request::new("GET", "/x").attr_u64("user", 43)),
+        1
+    );
+}
+
+#[test]
+fn non_canonical_text_is_another_key() {
+    let l = limiter("input user\nANY /** by user: 1/1m\n");
+    assert_eq!(
+        admitted(&l, 1, || Request::new("GET", "/x").attr_u64("user", 7)),
+        1
+    );
+    // "07" and "+7" are not the text of 7: their own keys.
+    for t in ["07", "+7", "7 "] {
+        let l2 = &l;
+        let n = (0..1)
+            .filter(|_| {
+                l2.check_at(&Request::new("GET", "/x").attr("user", t), T0)
+                    .allowed()
+            })
+            .count();
+        assert_eq!(n, 1, "{t:?} is a key of its own");
+    }
+    assert_eq!(
+        admitted(&l, 1, || Request::new("GET", "/x").attr("user", "7")),
+        0,
+        "\"7\" is 7"
+    );
+    // The largest u64 and its text agree; one more digit is text only.
+    let l = limiter("input user\nANY /** by user: 1/1m\n");
+    assert_eq!(
+        admitted(&l, 1, || Request::new("GET", "/x")
+            .attr_u64("user", u64::MAX)),
+        1
+    );
+    assert_eq!(
+        admitted(&l, 1, || Request::new("GET", "/x")
+            .attr("user", "18446744073709551615")),
+        0
+    );
+    assert_eq!(
+        admitted(&l, 1, || Request::new("GET", "/x")
+            .attr("user", "18446744073709551616")),
+        1
+    );
+}
+
+#[test]
+fn numbers_read_as_text_in_conditions_composite_keys_and_limits() {
+    // Plain rules with a condition and a composite key (the plain path),
+    // and a limit from an attribute (the general path).
+    let l = limiter(
+        "input user, org, seats\n\
+         vip: ANY /** when org == \"1000\" by user&org: 2/1m\n\
+         seats: POST /** by org: min(100, 1 * seats)/1m fixed\n",
+    );
+    let vip_num = || {
+        Request::new("GET", "/x")
+            .attr_u64("user", 5)
+            .attr_u64("org", 1000)
+    };
+    let vip_text = || {
+        Request::new("GET", "/x")
+            .attr("user", "5")
+            .attr("org", "1000")
+    };
+    assert_eq!(admitted(&l, 1, vip_num), 1);
+    assert_eq!(admitted(&l, 3, vip_text), 1, "one key, whichever way given");
+    // org 1001 does not match the condition: unlimited.
+    assert_eq!(
+        admitted(&l, 5, || Request::new("GET", "/x")
+            .attr_u64("user", 5)
+            .attr_u64("org", 1001)),
+        5
+    );
+    // seats = 2 as a number: a limit of 2.
+    let post = || {
+        Request::new("POST", "/x")
+            .attr("org", "9")
+            .attr_u64("seats", 2)
+    };
+    assert_eq!(admitted(&l, 4, post), 2);
+}
+
+#[test]
+fn a_later_value_wins_whichever_way_it_was_given() {
+    let l = limiter("input user\nANY /** by user: 1/1m\n");
+    let r = Request::new("GET", "/x")
+        .attr("user", "a")
+        .attr_u64("user", 1);
+    assert_eq!(r.attrs(), &[] as &[(&str, &str)]);
+    assert_eq!(r.nums(), &[("user", 1)]);
+    assert!(l.check_at(&r, T0).allowed());
+    // The text given last wins over the number: key "b", fresh.
+    let r = Request::new("GET", "/x")
+        .attr_u64("user", 1)
+        .attr("user", "b");
+    assert!(r.nums().is_empty());
+    assert!(l.check_at(&r, T0).allowed());
+    // Key 1 is spent.
+    assert!(!l
+        .check_at(&Request::new("GET", "/x").attr_u64("user", 1), T0)
+        .allowed());
+}
+
+#[test]
+fn named_counters_and_response_reports_see_numbers() {
+    // `counting 401` rules go through the general path and
+    // `report_response`.
+    let l = limiter("input user\nlogin: POST /login by user: 2/1m block 1h counting 401\n");
+    let r = || Request::new("POST", "/login").attr_u64("user", 77);
+    assert!(l.check_at(&r(), T0).allowed());
+    l.report_response_at(&r(), 401, T0);
+    l.report_response_at(&Request::new("POST", "/login").attr("user", "77"), 401, T0);
+    // Two failures for one key (number and text): blocked.
+    assert!(!l.check_at(&r(), T0 + S).allowed());
+    assert!(!l
+        .check_at(&Request::new("POST", "/login").attr("user", "77"), T0 + S)
+        .allowed());
+    // Another user is not.
+    assert!(l
+        .check_at(&Request::new("POST", "/login").attr_u64("user", 78), T0 + S)
+        .allowed());
+}
