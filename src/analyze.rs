@@ -1134,13 +1134,21 @@ impl<'a> Cx<'a> {
         let skip: Vec<bool> = (0..n)
             .map(|i| self.unreachable.get(i).copied().unwrap_or(true))
             .collect();
+        // Only rules with a path that contains one of B's paths can cover B:
+        // compare B with those alone, in the order of the rules.
+        let trie = PathTrie::new(rules);
+        let mut found = Vec::new();
         // Implication is the costly test: bound how often it runs.
         let mut budget = SOLVER_BUDGET;
         let mut identical = vec![false; n];
         // Exact duplicates: an error on the second of each pair.
         for j in 0..n {
-            for i in 0..j {
-                if identical[i] || skip[i] || skip[j] {
+            if skip[j] {
+                continue;
+            }
+            trie.covering(&rules[j], &mut found);
+            for &i in found.iter().take_while(|&&i| i < j) {
+                if identical[i] || skip[i] {
                     continue;
                 }
                 let (a, b) = (&rules[i], &rules[j]);
@@ -1202,7 +1210,8 @@ impl<'a> Cx<'a> {
             if b.shadow || b.block.is_some() {
                 continue;
             }
-            for i in 0..n {
+            trie.covering(b, &mut found);
+            for &i in &found {
                 if i == j || identical[i] || skip[i] {
                     continue;
                 }
@@ -1688,6 +1697,116 @@ fn window_signature(r: &ir::Rule) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+/// The rules' path patterns as a trie of segments, to find the rules that
+/// may [`covers`] a rule without comparing it with every other.
+struct PathTrie<'r> {
+    nodes: Vec<TrieNode<'r>>,
+    /// When a rule has no path (`covers` anything then): every rule.
+    all: Vec<usize>,
+}
+
+#[derive(Default)]
+struct TrieNode<'r> {
+    /// Next node by literal segment.
+    literal: HashMap<&'r str, usize>,
+    /// Next node for `{param}` and `*` (they match the same segments).
+    wild: Option<usize>,
+    /// Rules with a pattern that ends here with `**`.
+    rest: Vec<usize>,
+    /// Rules with a pattern that ends here.
+    end: Vec<usize>,
+}
+
+impl<'r> PathTrie<'r> {
+    fn new(rules: &'r [ir::Rule]) -> PathTrie<'r> {
+        let mut nodes = vec![TrieNode::default()];
+        for (ri, rule) in rules.iter().enumerate() {
+            for (pattern, _) in &rule.matcher.paths {
+                let mut at = 0;
+                let mut rest = false;
+                for seg in &pattern.segments {
+                    let next = match seg {
+                        PathSeg::Rest => {
+                            rest = true;
+                            break;
+                        }
+                        PathSeg::Literal(l) => nodes[at].literal.get(l.as_str()).copied(),
+                        PathSeg::Param(_) | PathSeg::Star => nodes[at].wild,
+                    };
+                    at = match next {
+                        Some(x) => x,
+                        None => {
+                            let x = nodes.len();
+                            nodes.push(TrieNode::default());
+                            match seg {
+                                PathSeg::Literal(l) => {
+                                    nodes[at].literal.insert(l.as_str(), x);
+                                }
+                                _ => nodes[at].wild = Some(x),
+                            }
+                            x
+                        }
+                    };
+                }
+                let list = if rest {
+                    &mut nodes[at].rest
+                } else {
+                    &mut nodes[at].end
+                };
+                if list.last() != Some(&ri) {
+                    list.push(ri);
+                }
+            }
+        }
+        PathTrie {
+            nodes,
+            all: (0..rules.len()).collect(),
+        }
+    }
+
+    /// Into `out`, in increasing order: every rule with a path pattern that
+    /// contains `rule`'s first one ([`path_contains`]), so a superset of the
+    /// rules whose paths [`covers`] `rule`'s.
+    fn covering(&self, rule: &ir::Rule, out: &mut Vec<usize>) {
+        out.clear();
+        let Some((pattern, _)) = rule.matcher.paths.first() else {
+            out.extend_from_slice(&self.all);
+            return;
+        };
+        let inner = &pattern.segments;
+        // (node, segments of `inner` matched to get there); a loop, not
+        // recursion, for paths of any length.
+        let mut todo = vec![(0usize, 0usize)];
+        while let Some((at, depth)) = todo.pop() {
+            let Some(node) = self.nodes.get(at) else {
+                continue;
+            };
+            // `**` here contains whatever `inner` has left, even nothing.
+            out.extend_from_slice(&node.rest);
+            match inner.get(depth) {
+                None => out.extend_from_slice(&node.end),
+                // Only `**` contains `**`.
+                Some(PathSeg::Rest) => {}
+                Some(PathSeg::Literal(l)) => {
+                    if let Some(&x) = node.literal.get(l.as_str()) {
+                        todo.push((x, depth + 1));
+                    }
+                    if let Some(x) = node.wild {
+                        todo.push((x, depth + 1));
+                    }
+                }
+                Some(PathSeg::Param(_) | PathSeg::Star) => {
+                    if let Some(x) = node.wild {
+                        todo.push((x, depth + 1));
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
 }
 
 /// True when each path of `inner` is contained in some path of `outer`.

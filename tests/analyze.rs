@@ -351,6 +351,62 @@ fn identical_rules_are_errors() {
     }
 }
 
+/// Rules are compared only with the rules whose paths can contain theirs
+/// (found through a trie of path segments): findings between rules far
+/// apart in the file, through `**`, `{param}` and `*` segments and over
+/// several paths, are all still there, and nothing else is.
+#[test]
+fn rule_pairs_far_apart_are_compared() {
+    let mut text = String::from(
+        "input key\n\
+         early_wild: GET /api/{v}/users by key: 2/1m\n\
+         dup_a: POST /svc/dup/{id} by key: 7/1m\n\
+         mid_path: GET /deep/a/b/c by key: 9/1m\n\
+         star: GET /files/*/meta | /files/*/data by key: 4/1m\n\
+         root: GET / by key: 6/1m\n",
+    );
+    // Rules that match nothing above or below (an hour window, on paths of
+    // their own), in between.
+    for i in 0..300 {
+        text.push_str(&format!("r{i}: GET /svc/r{i}/{{id}} by key: 100/1h\n"));
+    }
+    text.push_str(
+        "late_lit: GET /api/v1/users by key: 5/1m\n\
+         late_rest: GET /deep/** by key: 3/1m\n\
+         files_both: GET /files/x/data | /files/y/meta by key: 8/1m\n\
+         files_half: GET /files/x/data | /other/y/meta by key: 8/1m\n\
+         root_again: GET / by key: 60/1m\n\
+         dup_b: POST /svc/dup/{id} by key: 7/1m\n",
+    );
+    let source = Source::new("t.rl", text);
+    let (table, diags) = compile_source(&source);
+    assert!(table.is_none(), "identical rules are an error");
+    let mut found: Vec<(&str, String)> = diags
+        .iter()
+        .filter(|d| d.code == codes::SHADOWED_RULE || d.code == codes::IDENTICAL_RULES)
+        .map(|d| (d.code, d.message.clone()))
+        .collect();
+    found.sort();
+    let shadowed = |b: &str, a: &str| {
+        (
+            codes::SHADOWED_RULE,
+            format!("rule `{b}` is shadowed by `{a}`: it can never be the reason for a rejection"),
+        )
+    };
+    let mut expected = vec![
+        (
+            codes::IDENTICAL_RULES,
+            "rules `dup_a` and `dup_b` are identical".to_string(),
+        ),
+        shadowed("late_lit", "early_wild"),
+        shadowed("mid_path", "late_rest"),
+        shadowed("files_both", "star"),
+        shadowed("root_again", "root"),
+    ];
+    expected.sort();
+    assert_eq!(found, expected, "{}", diags.render(&source, 100));
+}
+
 // ------------------------------------------------------------------ declarations, keys, headers
 
 #[test]

@@ -245,3 +245,42 @@ fn multi_line_rules_and_free_whitespace() {
     let t = table("input c\nANY /**\n  by c:\n    2300/15m,\n    4500/30m\n  sliding\n");
     assert_eq!(t.rules[0].windows.len(), 2);
 }
+
+/// Syntax errors are built on a second parse with pest's error detail, a
+/// process-wide switch: they read the same while other threads parse valid
+/// policies (without detail) or other invalid ones at the same time.
+#[test]
+fn syntax_errors_are_the_same_while_other_threads_parse() {
+    let bad = [
+        "input key\nPOST /tokens by key 10/1s\n",
+        "input key\nPOST /tokens by key: 10/1s\nGET /x by key&: 5/1m\nfoo bar\n",
+    ];
+    let good = "input key\nPOST /tokens by key: 10/1s\nGET /x/{id} by key: 5/1m fixed\n";
+    let messages = |text: &str| -> Vec<String> {
+        match syntax::parse(&Source::new("t.rl", text)) {
+            Ok(_) => panic!("expected a syntax error in {text:?}"),
+            Err(d) => d.iter().map(|d| d.message.clone()).collect(),
+        }
+    };
+    let alone: Vec<Vec<String>> = bad.iter().map(|t| messages(t)).collect();
+    // The missing `:` is named only with error detail.
+    assert!(alone[0][0].contains("`:`"), "{:?}", alone[0]);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..200 {
+                    assert!(syntax::parse(&Source::new("t.rl", good)).is_ok());
+                }
+            });
+        }
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..100 {
+                    for (t, want) in bad.iter().zip(&alone) {
+                        assert_eq!(&messages(t), want);
+                    }
+                }
+            });
+        }
+    });
+}

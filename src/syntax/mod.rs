@@ -15,6 +15,7 @@ use ast::{
 };
 use pest::iterators::{Pair, Pairs};
 use pest::Parser as _;
+use std::sync::{Mutex, PoisonError};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/rl.pest"]
@@ -32,11 +33,22 @@ const MAX_SYNTAX_ERRORS: usize = 20;
 /// the later ones too (up to 20).
 pub fn parse(source: &Source) -> Result<File, Diagnostics> {
     let text = source.text();
-    pest::set_error_detail(true);
     if let Some(d) = check_nesting(text) {
         return Err(Diagnostics(vec![d]));
     }
-    match RlParser::parse(Rule::file, text) {
+    // Without error detail first: it only shapes the messages of a failed
+    // parse, and tracking it makes every parse about three times slower.
+    let parsed = match RlParser::parse(Rule::file, text) {
+        Ok(pairs) => Ok(pairs),
+        Err(_) => {
+            let _detail = ErrorDetail::on();
+            match RlParser::parse(Rule::file, text) {
+                Ok(pairs) => Ok(pairs),
+                Err(e) => Err(recover(text, e)),
+            }
+        }
+    };
+    match parsed {
         Ok(mut pairs) => {
             let file = pairs
                 .next()
@@ -49,7 +61,40 @@ pub fn parse(source: &Source) -> Result<File, Diagnostics> {
             }
             Ok(File { items })
         }
-        Err(e) => Err(recover(text, e)),
+        Err(d) => Err(d),
+    }
+}
+
+/// Parses running while pest's error detail is switched on.
+static DETAILED_PARSES: Mutex<usize> = Mutex::new(0);
+
+/// pest's error detail (the rules and tokens tried at the furthest position,
+/// which syntax errors name) is one process-wide switch, read when a parse
+/// starts. A failed parse is run again with it on, to build its messages;
+/// this guard keeps it on until the last such re-parse, on any thread, is
+/// done, and then off again so that other parses run fast.
+struct ErrorDetail;
+
+impl ErrorDetail {
+    fn on() -> ErrorDetail {
+        let mut n = DETAILED_PARSES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *n += 1;
+        pest::set_error_detail(true);
+        ErrorDetail
+    }
+}
+
+impl Drop for ErrorDetail {
+    fn drop(&mut self) {
+        let mut n = DETAILED_PARSES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            pest::set_error_detail(false);
+        }
     }
 }
 
