@@ -262,9 +262,49 @@ pub enum Cond {
     Present(AttrId),
 }
 
+/// String equality without a call to `memcmp`: the strings compared on the
+/// hot path (attribute names and values in conditions) are short.
+#[inline]
+pub(crate) fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
 /// A compiled regex that serializes as its source.
 #[derive(Debug)]
-pub struct Pattern(pub regex::Regex);
+pub struct Pattern(
+    pub regex::Regex,
+    Option<Box<[memchr::memmem::Finder<'static>]>>,
+);
+
+impl Pattern {
+    /// Compiles `re`; a pattern that is only literals separated by `|`
+    /// (`_prod_|_test_`) is also kept as those literals, searched for
+    /// directly, without the regex engine.
+    pub fn new(re: regex::Regex) -> Pattern {
+        const META: &[char] = &[
+            '\\', '.', '+', '*', '?', '(', ')', '[', ']', '{', '}', '^', '$', '#', '&', '-', '~',
+        ];
+        let src = re.as_str();
+        let literal = !src.contains(META)
+            && !src.contains(char::is_whitespace)
+            && src.split('|').all(|x| !x.is_empty());
+        let literals = literal.then(|| {
+            src.split('|')
+                .map(|l| memchr::memmem::Finder::new(l).into_owned())
+                .collect()
+        });
+        Pattern(re, literals)
+    }
+
+    /// True when the pattern matches somewhere in `x`.
+    #[inline]
+    pub fn is_match(&self, x: &str) -> bool {
+        match &self.1 {
+            Some(lits) => lits.iter().any(|f| f.find(x.as_bytes()).is_some()),
+            None => self.0.is_match(x),
+        }
+    }
+}
 
 impl Serialize for Pattern {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -280,18 +320,18 @@ impl Cond {
             Cond::Or(v) => v.iter().any(|c| c.eval(attrs)),
             Cond::And(v) => v.iter().all(|c| c.eval(attrs)),
             Cond::Not(c) => !c.eval(attrs),
-            Cond::Eq(a, v) => get(a) == Some(v.as_str()),
-            Cond::Ne(a, v) => get(a) != Some(v.as_str()),
+            Cond::Eq(a, v) => get(a).is_some_and(|x| same(x, v)),
+            Cond::Ne(a, v) => !get(a).is_some_and(|x| same(x, v)),
             Cond::Contains(a, v) => get(a).is_some_and(|x| x.contains(v.as_str())),
             Cond::Regex {
                 attr,
                 pattern,
                 negate,
             } => match get(attr) {
-                Some(x) => pattern.0.is_match(x) != *negate,
+                Some(x) => pattern.is_match(x) != *negate,
                 None => *negate,
             },
-            Cond::In(a, vs) => get(a).is_some_and(|x| vs.iter().any(|v| v == x)),
+            Cond::In(a, vs) => get(a).is_some_and(|x| vs.iter().any(|v| same(v, x))),
             Cond::Present(a) => get(a).is_some(),
         }
     }
@@ -408,6 +448,46 @@ impl RouteIndex {
         root.is_leaf().then_some(root.rest.as_slice())
     }
 
+    /// [`RouteIndex::lookup_path`] without the root's `/**` routes (which
+    /// an evaluator may have listed per method ahead), unsorted: the routes
+    /// of the nodes the path reaches, in the order found.
+    pub fn lookup_path_below_root(
+        &self,
+        method_bits: u16,
+        path: &str,
+        out: &mut smallvec::SmallVec<[Target; 16]>,
+    ) {
+        let push = |out: &mut smallvec::SmallVec<[Target; 16]>, v: &[(Target, MethodSet)]| {
+            for (t, m) in v {
+                if m.contains_bits(method_bits) {
+                    out.push(*t);
+                }
+            }
+        };
+        let Some(root) = self.nodes.first() else {
+            return;
+        };
+        if root.is_leaf() {
+            return;
+        }
+        let mut stack: smallvec::SmallVec<[(u32, usize); 16]> = smallvec::SmallVec::new();
+        self.descend(root, path, 0, &mut stack, out, &push);
+        while let Some((node, at)) = stack.pop() {
+            let Some(n) = self.nodes.get(node as usize) else {
+                continue;
+            };
+            push(out, &n.rest);
+            if !n.is_leaf() {
+                self.descend(n, path, at, &mut stack, out, &push);
+            }
+        }
+    }
+
+    /// The root's `/**` routes with their methods.
+    pub fn root_rest(&self) -> &[(Target, MethodSet)] {
+        self.nodes.first().map_or(&[], |r| r.rest.as_slice())
+    }
+
     /// [`RouteIndex::lookup`] on a request path as received: the query
     /// string and fragment are cut off, and segments are read one at a time
     /// as the trie is walked, only where a node has children or routes that
@@ -499,10 +579,7 @@ impl RouteNode {
     /// The literal child for `seg`: a scan of a few, a hash lookup of many.
     fn child(&self, seg: &str) -> Option<u32> {
         if self.literal.len() <= FEW_LITERALS {
-            self.few
-                .iter()
-                .find(|(k, _)| k.as_str() == seg)
-                .map(|&(_, c)| c)
+            self.few.iter().find(|(k, _)| same(k, seg)).map(|&(_, c)| c)
         } else {
             self.literal.get(seg).copied()
         }
@@ -819,7 +896,7 @@ fn cond(c: &ir::Condition) -> Cond {
             CmpOp::Match | CmpOp::NotMatch => match regex::Regex::new(value) {
                 Ok(re) => Cond::Regex {
                     attr: *attr,
-                    pattern: Pattern(re),
+                    pattern: Pattern::new(re),
                     negate: *op == CmpOp::NotMatch,
                 },
                 // Checked during lowering; a regex that failed there never
@@ -829,5 +906,53 @@ fn cond(c: &ir::Condition) -> Cond {
         },
         ir::Condition::In { attr, values } => Cond::In(*attr, values.clone()),
         ir::Condition::Present(a) => Cond::Present(*a),
+    }
+}
+
+#[cfg(test)]
+mod pattern_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::Pattern;
+
+    #[test]
+    fn literal_alternations_skip_the_regex_engine_and_agree_with_it() {
+        let cases = [
+            ("_prod_|_test_", true),
+            ("abc", true),
+            ("a|b|c", true),
+            ("^key_", false),
+            ("a.c", false),
+            ("a|", false),
+            ("(?i)abc", false),
+            ("x+|y", false),
+            ("a b", false),
+        ];
+        let hays = [
+            "",
+            "key_prod_1",
+            "key_test_2",
+            "legacy",
+            "abc",
+            "ABC",
+            "xabcx",
+            "a",
+            "b",
+            "ac",
+            "a.c",
+            "axc",
+            "key_",
+            "a b",
+            "xx",
+            "y",
+            "_prod",
+            "_test_",
+        ];
+        for (src, literal) in cases {
+            let p = Pattern::new(regex::Regex::new(src).unwrap());
+            assert_eq!(p.1.is_some(), literal, "{src}");
+            for h in hays {
+                assert_eq!(p.is_match(h), p.0.is_match(h), "{src} on {h:?}");
+            }
+        }
     }
 }

@@ -121,8 +121,8 @@ fn a_later_value_wins_whichever_way_it_was_given() {
     let r = Request::new("GET", "/x")
         .attr("user", "a")
         .attr_u64("user", 1);
-    assert_eq!(r.attrs(), &[] as &[(&str, &str)]);
-    assert_eq!(r.nums(), &[("user", 1)]);
+    assert_eq!(r.attrs(), &[("user", "a")], "text in the order given");
+    assert_eq!(r.nums(), vec![("user", 1)]);
     assert!(l.check_at(&r, T0).allowed());
     // The text given last wins over the number: key "b", fresh.
     let r = Request::new("GET", "/x")
@@ -130,10 +130,45 @@ fn a_later_value_wins_whichever_way_it_was_given() {
         .attr("user", "b");
     assert!(r.nums().is_empty());
     assert!(l.check_at(&r, T0).allowed());
-    // Key 1 is spent.
+    // Key 1 is spent, key "a" is not.
+    assert!(l
+        .check_at(&Request::new("GET", "/x").attr("user", "a"), T0)
+        .allowed());
     assert!(!l
         .check_at(&Request::new("GET", "/x").attr_u64("user", 1), T0)
         .allowed());
+}
+
+#[test]
+fn later_wins_on_the_plain_and_general_paths_too() {
+    // Two rules (the plain path) and a derived limit (the general path).
+    let l = limiter(
+        "input user, n
+         a: GET /** by user: 1/1m
+         b: GET /** by n: 100/1m
+         c: POST /** by user: min(100, 1 * n)/1m fixed
+",
+    );
+    let first = Request::new("GET", "/x")
+        .attr_u64("user", 5)
+        .attr("n", "1")
+        .attr("user", "6");
+    assert!(l.check_at(&first, T0).allowed());
+    // "6" was the user: 5 is still fresh, 6 is spent.
+    assert!(l
+        .check_at(&Request::new("GET", "/x").attr_u64("user", 5), T0)
+        .allowed());
+    assert!(!l
+        .check_at(&Request::new("GET", "/x").attr("user", "6"), T0)
+        .allowed());
+    // The limit reads the last value of n: 2 (a number after text "50").
+    let post = || {
+        Request::new("POST", "/x")
+            .attr("user", "9")
+            .attr("n", "50")
+            .attr_u64("n", 2)
+    };
+    assert_eq!(admitted(&l, 4, post), 2);
 }
 
 #[test]

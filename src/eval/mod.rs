@@ -24,7 +24,7 @@ pub mod clock;
 pub mod render;
 pub mod store;
 
-use crate::compile::{DecisionTable, GroupId, Limit, RuleId, RuleSpec, Target, WindowSpec};
+use crate::compile::{same, DecisionTable, GroupId, Limit, RuleId, RuleSpec, Target, WindowSpec};
 use crate::ir::{Algorithm, MethodSet, Overflow, Period};
 use algo::{Verdict, WindowReport};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -44,7 +44,9 @@ pub struct Request<'a> {
     method: &'a str,
     path: &'a str,
     attrs: SmallVec<[(&'a str, &'a str); 8]>,
-    nums: SmallVec<[(&'a str, u64); 2]>,
+    /// Numbers: name, value, and how many text attributes came before it
+    /// (which orders the two lists, for "a later value wins").
+    nums: SmallVec<[(&'a str, u64, u32); 2]>,
     cost: u64,
 }
 
@@ -96,9 +98,6 @@ impl<'a> Request<'a> {
     /// Adds an attribute; a later value for the same name wins.
     #[inline]
     pub fn attr(mut self, name: &'a str, value: &'a str) -> Self {
-        if !self.nums.is_empty() {
-            self.nums.retain(|(k, _)| *k != name);
-        }
         self.attrs.push((name, value));
         self
     }
@@ -111,10 +110,8 @@ impl<'a> Request<'a> {
     /// any text. A later value for the same name wins.
     #[inline]
     pub fn attr_u64(mut self, name: &'a str, value: u64) -> Self {
-        if !self.attrs.is_empty() {
-            self.attrs.retain(|(k, _)| *k != name);
-        }
-        self.nums.push((name, value));
+        let pos = u32::try_from(self.attrs.len()).unwrap_or(u32::MAX);
+        self.nums.push((name, value, pos));
         self
     }
 
@@ -136,14 +133,25 @@ impl<'a> Request<'a> {
         self.path
     }
 
-    /// The attributes given as text ([`Request::attr`]).
+    /// The attributes given as text ([`Request::attr`]), in order (a name
+    /// given again later, as text or number, replaces these).
     pub fn attrs(&self) -> &[(&'a str, &'a str)] {
         &self.attrs
     }
 
-    /// The attributes given as numbers ([`Request::attr_u64`]).
-    pub fn nums(&self) -> &[(&'a str, u64)] {
-        &self.nums
+    /// The attributes given as numbers ([`Request::attr_u64`]) and not
+    /// replaced by text given later, in order.
+    pub fn nums(&self) -> Vec<(&'a str, u64)> {
+        self.nums
+            .iter()
+            .filter(|&&(k, _, pos)| {
+                !self
+                    .attrs
+                    .get(pos as usize..)
+                    .is_some_and(|later| later.iter().any(|(n, _)| *n == k))
+            })
+            .map(|&(k, v, _)| (k, v))
+            .collect()
     }
 
     /// The cost.
@@ -433,13 +441,27 @@ pub struct Limiter<C: Clock = SystemClock, S: Store = MemoryStore> {
 struct Fast {
     /// Per rule: decided by [`Limiter::check_plain`] (see [`plain`]).
     plain: Box<[bool]>,
-    /// Request attribute names (not path parameters) and their inputs.
-    names: Box<[(Box<str>, usize)]>,
+    /// Request attribute names (not path parameters) and their inputs, by
+    /// the name's length (names of 32 bytes or more in the last list).
+    names: Box<[Names]>,
+    /// Per method bit: the root's `/**` targets, sorted, and whether all
+    /// are plain rules.
+    root: Box<[(Box<[Target]>, bool)]>,
+    /// Per counter group: its key's attribute list, numbered (groups keyed
+    /// alike share a number, and a request hashes their key once).
+    keyset: Box<[usize]>,
     /// When the policy has only `/**` routes: per method bit, the routed
     /// targets (sorted, as `RouteIndex::lookup_path` yields them) and
     /// whether all are plain rules.
     by_method: Option<Box<[Routed]>>,
 }
+
+/// Attribute names of one length, with their inputs.
+type Names = Box<[(Box<str>, usize)]>;
+
+/// A touch's rejection: the touch, its retry, why, and whether it is a
+/// running penalty.
+type Rejection = (usize, Option<u64>, Reason, bool);
 
 /// What a method's requests route to, when that depends on the method alone.
 enum Routed {
@@ -505,15 +527,49 @@ impl Fast {
         });
         Fast {
             by_method,
-            plain,
-            names: t
-                .inputs
-                .iter()
-                .zip(&t.params)
-                .enumerate()
-                .filter(|(_, (_, p))| !**p)
-                .map(|(i, (n, _))| (n.as_str().into(), i))
+            names: {
+                let mut by_len: Vec<Vec<(Box<str>, usize)>> = vec![Vec::new(); NAME_LENS + 1];
+                for (i, (n, p)) in t.inputs.iter().zip(&t.params).enumerate() {
+                    if !p {
+                        by_len[n.len().min(NAME_LENS)].push((n.as_str().into(), i));
+                    }
+                }
+                by_len.into_iter().map(Vec::into_boxed_slice).collect()
+            },
+            root: (0..16)
+                .map(|bit| {
+                    let mut v: Vec<Target> = t
+                        .routes
+                        .root_rest()
+                        .iter()
+                        .filter(|(_, m)| m.contains_bits(1 << bit))
+                        .map(|(x, _)| *x)
+                        .collect();
+                    v.sort_unstable();
+                    v.dedup();
+                    let all_plain = v.iter().all(|x| match *x {
+                        Target::Rule(ri) => plain.get(ri as usize).copied() == Some(true),
+                        Target::Counter(_) => false,
+                    });
+                    (v.into_boxed_slice(), all_plain)
+                })
                 .collect(),
+            keyset: {
+                let mut seen: Vec<&[usize]> = Vec::new();
+                t.groups
+                    .iter()
+                    .map(
+                        |g| match seen.iter().position(|a| *a == g.attrs.as_slice()) {
+                            Some(i) => i,
+                            None => {
+                                seen.push(&g.attrs);
+                                seen.len() - 1
+                            }
+                        },
+                    )
+                    .collect()
+            },
+            plain,
         }
     }
 
@@ -521,17 +577,15 @@ impl Fast {
     #[inline]
     fn input(&self, name: &str) -> Option<usize> {
         self.names
+            .get(name.len().min(NAME_LENS))?
             .iter()
             .find(|(n, _)| same(n, name))
             .map(|&(_, i)| i)
     }
 }
 
-/// String equality without a call to `memcmp`: attribute names are short.
-#[inline]
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
-}
+/// Attribute names shorter than this have their own list in [`Fast`].
+const NAME_LENS: usize = 32;
 
 impl<C: Clock, S: Store> std::fmt::Debug for Limiter<C, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -645,9 +699,39 @@ impl<C: Clock, S: Store> Limiter<C, S> {
     fn plain_route(&self, req: &Request<'_>, targets: &mut SmallVec<[Target; 16]>) -> bool {
         let t = &*self.table;
         let bits = method_bit(req.method);
-        t.routes.lookup_path(bits, req.path, targets);
-        t.inputs.len() <= PLAIN_INPUTS
-            && targets.iter().all(|x| match *x {
+        let Some((root, root_plain)) = self.fast.root.get(bits.trailing_zeros() as usize) else {
+            t.routes.lookup_path(bits, req.path, targets);
+            return false;
+        };
+        // The root's `/**` targets were sorted ahead; the few found below
+        // are sorted and merged in.
+        let mut below: SmallVec<[Target; 16]> = SmallVec::new();
+        t.routes.lookup_path_below_root(bits, req.path, &mut below);
+        below.sort_unstable();
+        let (mut i, mut j) = (0, 0);
+        loop {
+            let next = match (root.get(i), below.get(j)) {
+                (Some(&a), Some(&b)) if b < a => {
+                    j += 1;
+                    b
+                }
+                (Some(&a), _) => {
+                    i += 1;
+                    a
+                }
+                (None, Some(&b)) => {
+                    j += 1;
+                    b
+                }
+                (None, None) => break,
+            };
+            if targets.last() != Some(&next) {
+                targets.push(next);
+            }
+        }
+        *root_plain
+            && t.inputs.len() <= PLAIN_INPUTS
+            && below.iter().all(|x| match *x {
                 Target::Rule(ri) => self.fast.plain.get(ri as usize).copied() == Some(true),
                 Target::Counter(_) => false,
             })
@@ -670,6 +754,8 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             }
         }
         let values = &*values;
+        // Key hashes by key attribute list: rules keyed alike hash once.
+        let mut hashes: [Option<Option<u64>>; 16] = [None; 16];
         let mut touches: SmallVec<[Touch<'s>; 8]> = SmallVec::new();
         for target in targets {
             let Target::Rule(ri) = *target else { continue };
@@ -681,7 +767,13 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             }
             let cost = rule_cost(rule, values, req.cost);
             for &g in &rule.groups {
-                let Some(hash) = self.key_hash(g, values) else {
+                let ks = self.fast.keyset.get(g.0 as usize).copied();
+                let hash = match ks.and_then(|k| hashes.get_mut(k)) {
+                    Some(Some(h)) => *h,
+                    Some(slot) => *slot.insert(self.key_hash(g, values)),
+                    None => self.key_hash(g, values),
+                };
+                let Some(hash) = hash else {
                     continue;
                 };
                 match self.store.entry(g, hash, now, true) {
@@ -711,15 +803,18 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         // Phase 1, as in `decide`, keeping each admitted window's figures.
         let mut steps: SmallVec<[Step; 8]> = SmallVec::new();
         let mut reports: SmallVec<[WindowReport; 8]> = SmallVec::new();
-        let mut worst: Option<(usize, Option<u64>, Reason)> = None;
+        // Per rejecting touch: its latest-freeing window (or its running
+        // penalty, `true`), in touch order.
+        let mut rejects: SmallVec<[Rejection; 4]> = SmallVec::new();
         for (ti, touch) in touches.iter().enumerate() {
             let rule = &t.rules[touch.rule as usize];
             if let Some(until) = penalty_until(t, rule, touch) {
                 if until > now {
-                    note_reject(&mut worst, ti, Some(until - now), Reason::Blocked);
+                    rejects.push((ti, Some(until - now), Reason::Blocked, true));
                     continue;
                 }
             }
+            let mut own: Option<(usize, Option<u64>, Reason)> = None;
             for (wi, w) in rule.windows.iter().enumerate() {
                 let limit = match w.limit {
                     Limit::Const(n) => n,
@@ -740,13 +835,33 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                         reports.push(r);
                     }
                     (Judged::Reject(retry), _) => {
-                        note_reject(&mut worst, ti, retry, reason_of(w));
+                        note_reject(&mut own, ti, retry, reason_of(w));
                     }
                 }
             }
+            if let Some((_, retry, why)) = own {
+                rejects.push((ti, retry, why, false));
+            }
         }
-        if let Some((ti, retry, reason)) = worst {
-            return self.rejected(&touches, ti, retry, reason, values, now, false);
+        if !rejects.is_empty() {
+            // What `rejected` finds, from this one judgement instead of
+            // judging every window again: start the penalty of each `block`
+            // rule over its limit, and report the touch that frees last.
+            let mut worst: Option<(usize, Option<u64>, Reason)> = None;
+            for &(ti, retry, why, running) in &rejects {
+                let touch = &touches[ti];
+                let rule = &t.rules[touch.rule as usize];
+                if !running && self.start_penalty(rule, touch, now) {
+                    let until = penalty_until(t, rule, touch).unwrap_or(now);
+                    let retry = retry.map(|r| r.max(until.saturating_sub(now)));
+                    note_reject(&mut worst, ti, retry, Reason::Blocked);
+                } else {
+                    note_reject(&mut worst, ti, retry, why);
+                }
+            }
+            if let Some((ti, retry, reason)) = worst {
+                return self.reject_report(&touches[ti], retry, reason, values, now);
+            }
         }
         // Phase 2, as in `decide`.
         for si in 0..steps.len() {
@@ -777,18 +892,19 @@ impl<C: Clock, S: Store> Limiter<C, S> {
     #[inline]
     fn check_one<'s>(&'s self, req: &Request<'_>, one: One, now: u64) -> Decision<'s> {
         let t = &*self.table;
+        // Each group has its own table: its key's hash needs no group id.
         let mut h = self.hasher.build_hasher();
-        h.write_u32(one.group.0);
         if let Some(a) = one.attr {
             // A later value for the same name wins.
             let name = t.inputs[a].as_str();
-            // A name is in one of the two lists (see `Request::attr_u64`).
-            if let Some(&(_, n)) = req.nums.iter().rev().find(|(k, _)| same(k, name)) {
-                hash_number(&mut h, n);
-            } else if let Some(&(_, v)) = req.attrs.iter().rev().find(|(k, _)| same(k, name)) {
-                hash_value(&mut h, v);
-            } else {
-                return self.admitted(None, SmallVec::new(), 0, now);
+            // The last value given for the name, as text or as a number.
+            let text = req.attrs.iter().rposition(|(k, _)| same(k, name));
+            let num = req.nums.iter().rev().find(|(k, _, _)| same(k, name));
+            match (text, num) {
+                (Some(i), Some(&(_, n, pos))) if pos as usize > i => hash_number(&mut h, n),
+                (None, Some(&(_, n, _))) => hash_number(&mut h, n),
+                (Some(i), _) => hash_value(&mut h, req.attrs[i].1),
+                (None, None) => return self.admitted(None, SmallVec::new(), 0, now),
             }
         }
         let touch = match self.store.entry(one.group, h.finish(), now, true) {
@@ -1251,7 +1367,6 @@ impl<C: Clock, S: Store> Limiter<C, S> {
     fn key_hash(&self, g: GroupId, values: &[Option<&str>]) -> Option<u64> {
         let spec = self.table.groups.get(g.0 as usize)?;
         let mut h = self.hasher.build_hasher();
-        h.write_u32(g.0);
         for &a in &spec.attrs {
             hash_value(&mut h, values.get(a).copied().flatten()?);
         }
@@ -1688,7 +1803,21 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         // Under concurrency the snapshot may have changed; keep the original
         // finding if nothing rejects any more.
         let (ti, retry, reason) = worst.unwrap_or((ti, retry, reason));
-        let touch = &touches[ti];
+        self.reject_report(&touches[ti], retry, reason, values, now)
+    }
+
+    /// The rejection reporting `touch`: its windows' figures now, the one
+    /// freeing last (the first, for a penalty) with nothing remaining until
+    /// the retry time.
+    fn reject_report(
+        &self,
+        touch: &Touch<'_>,
+        retry: Option<u64>,
+        reason: Reason,
+        values: &[Option<&str>],
+        now: u64,
+    ) -> Decision<'_> {
+        let t = &*self.table;
         let rule = &t.rules[touch.rule as usize];
         let cost = if rule.counting.is_empty() {
             touch.cost
@@ -1918,23 +2047,29 @@ fn rule_cost(rule: &RuleSpec, values: &[Option<&str>], req_cost: u64) -> u64 {
 /// The decimal text of a request's number attributes, in order.
 #[inline]
 fn digits_of(req: &Request<'_>) -> SmallVec<[Digits; 2]> {
-    req.nums.iter().map(|&(_, n)| Digits::new(n)).collect()
+    req.nums.iter().map(|&(_, n, _)| Digits::new(n)).collect()
 }
 
-/// A request's attributes as text, numbers last (a name is given either as
-/// text or as a number, never both: see [`Request::attr_u64`]).
+/// A request's attributes as text, in the order given (numbers as their
+/// decimal text), so that assigning them in turn lets a later value win.
 #[inline]
 fn text_attrs<'r>(
     req: &'r Request<'_>,
     digits: &'r [Digits],
 ) -> impl Iterator<Item = (&'r str, &'r str)> + 'r {
-    let text = req.attrs.iter().map(|&(k, v)| (k, v));
-    let nums = req
-        .nums
-        .iter()
-        .zip(digits)
-        .map(|(&(k, _), d)| (k, d.as_str()));
-    text.chain(nums)
+    let attrs: &'r [(&'r str, &'r str)] = &req.attrs;
+    let nums: &'r [(&'r str, u64, u32)] = &req.nums;
+    let mut nums = nums.iter().zip(digits).peekable();
+    let mut text = attrs.iter().enumerate();
+    std::iter::from_fn(move || {
+        if let Some(&(&(k, _, pos), d)) = nums.peek() {
+            if text.len() == 0 || pos as usize <= attrs.len() - text.len() {
+                nums.next();
+                return Some((k, d.as_str()));
+            }
+        }
+        text.next().map(|(_, &(k, v))| (k, v))
+    })
 }
 
 /// Feeds one key value to a key hash (every path hashes keys this way). The
