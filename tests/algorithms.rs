@@ -310,3 +310,36 @@ fn the_tightest_rule_is_reported() {
     assert_eq!(d.rule(), Some("long"), "largest retry-after wins");
     assert_eq!(d.retry_after_ns(), Some(60 * S));
 }
+
+// A rejection reports the window's figures for a cost of 0: the evaluator
+// reuses a rejecting judgement's figures instead of judging again.
+proptest! {
+    #[test]
+    fn a_rejections_figures_are_those_of_a_cost_of_zero(
+        state in any::<u64>(),
+        ring in prop::collection::vec(any::<u64>(), 8),
+        now in 0u64..u64::MAX / 2,
+        cost in 1u64..1_000,
+        limit in 1u64..2_000,
+        t in 1u64..1_000_000_000,
+    ) {
+        use rlc::eval::algo::{bucket, concurrent, fixed, sliding, Verdict};
+        let checks = [
+            (bucket(state, now, cost, t, t.saturating_mul(limit), limit),
+             bucket(state, now, 0, t, t.saturating_mul(limit), limit)),
+            (fixed(state, now, cost, now / t, (now / t + 1) * t, t, limit, limit),
+             fixed(state, now, 0, now / t, (now / t + 1) * t, t, limit, limit)),
+            (concurrent(state, now, cost, limit), concurrent(state, now, 0, limit)),
+        ];
+        for ((v, r), (_, r0)) in checks {
+            if matches!(v, Verdict::Reject(_)) {
+                prop_assert_eq!(r, r0);
+            }
+        }
+        let (st, r) = sliding(state, &ring, now, cost, t, limit);
+        let (_, r0) = sliding(state, &ring, now, 0, t, limit);
+        if matches!(st.verdict, Verdict::Reject(_)) {
+            prop_assert_eq!(r, r0);
+        }
+    }
+}

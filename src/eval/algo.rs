@@ -193,6 +193,7 @@ pub struct SlidingStep {
 }
 
 /// Sliding window over `head` and `ring` (8 words), granule `g` ns.
+#[inline]
 pub fn sliding(
     head: u64,
     ring: &[u64],

@@ -1829,8 +1829,15 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         let mut latest: Option<Option<u64>> = None;
         for (wi, w) in rule.windows.iter().enumerate() {
             let limit = self.limit_of(w, values, now);
-            let r = touch.report(w, now, limit);
-            if let Judged::Reject(x) = judge(w, touch.words, touch.local(now), cost, limit).0 {
+            // A rejecting judgement's figures are those of a cost of 0 (see
+            // `algo`): one judgement serves both, unless the window admits.
+            let local = touch.local(now);
+            let (judged, mut r) = judge(w, touch.words, local, cost, limit);
+            if !matches!(judged, Judged::Reject(_)) {
+                r = report(w, touch.words, local, limit);
+            }
+            r.reset_ns = shifted(r.reset_ns, -touch.shift);
+            if let Judged::Reject(x) = judged {
                 let later = match latest {
                     None => true,
                     Some(None) => false,
