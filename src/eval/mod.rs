@@ -679,6 +679,14 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         if self.plain_route(req, &mut targets) {
             return self.check_plain(req, &targets, now);
         }
+        self.check_at_general(req, now)
+    }
+
+    /// [`Limiter::check_at`] on the general path alone, without the fast
+    /// paths (one rule, plain rules) that decide most requests: the same
+    /// decisions by design, for tests that compare the two.
+    #[doc(hidden)]
+    pub fn check_at_general(&self, req: &Request<'_>, now: u64) -> Decision<'_> {
         let digits = digits_of(req);
         let collected = self.collect(req, &digits, now);
         match collected {
