@@ -555,18 +555,14 @@ impl Fast {
                 })
                 .collect(),
             keyset: {
-                let mut seen: Vec<&[usize]> = Vec::new();
+                let mut seen: std::collections::HashMap<&[usize], usize> =
+                    std::collections::HashMap::new();
                 t.groups
                     .iter()
-                    .map(
-                        |g| match seen.iter().position(|a| *a == g.attrs.as_slice()) {
-                            Some(i) => i,
-                            None => {
-                                seen.push(&g.attrs);
-                                seen.len() - 1
-                            }
-                        },
-                    )
+                    .map(|g| {
+                        let n = seen.len();
+                        *seen.entry(g.attrs.as_slice()).or_insert(n)
+                    })
                     .collect()
             },
             plain,
