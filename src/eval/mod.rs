@@ -682,6 +682,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
     /// paths (one rule, plain rules) that decide most requests: the same
     /// decisions by design, for tests that compare the two.
     #[doc(hidden)]
+    #[inline(never)]
     pub fn check_at_general(&self, req: &Request<'_>, now: u64) -> Decision<'_> {
         let digits = digits_of(req);
         let collected = self.collect(req, &digits, now);
@@ -745,6 +746,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
     /// decision as `collect` then `decide` (which it shares its rejection
     /// path with), without their intermediate copies, and reporting an
     /// admission from the judgement itself instead of judging again.
+    #[inline(never)]
     fn check_plain<'s>(&'s self, req: &Request<'_>, targets: &[Target], now: u64) -> Decision<'s> {
         let t = &*self.table;
         let digits = digits_of(req);
