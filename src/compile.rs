@@ -500,33 +500,13 @@ impl RouteIndex {
         path: &str,
         out: &mut smallvec::SmallVec<[Target; 16]>,
     ) {
-        let push = |out: &mut smallvec::SmallVec<[Target; 16]>, v: &[(Target, MethodSet)]| {
-            for (t, m) in v {
-                if m.contains_bits(method_bits) {
-                    out.push(*t);
-                }
-            }
-        };
-        let Some(root) = self.nodes.first() else {
-            return;
-        };
-        push(out, &root.rest);
-        if root.is_leaf() {
-            // Only `/**` routes: no path to read.
-            sort_dedup(out);
-            return;
-        }
-        let mut stack: smallvec::SmallVec<[(u32, usize); 16]> = smallvec::SmallVec::new();
-        self.descend(root, path, 0, &mut stack, out, &push);
-        while let Some((node, at)) = stack.pop() {
-            let Some(n) = self.nodes.get(node as usize) else {
-                continue;
-            };
-            push(out, &n.rest);
-            if !n.is_leaf() {
-                self.descend(n, path, at, &mut stack, out, &push);
+        for (t, m) in self.root_rest() {
+            if m.contains_bits(method_bits) {
+                out.push(*t);
             }
         }
+        // Returns at once when only `/**` routes exist: no path to read.
+        self.lookup_path_below_root(method_bits, path, out);
         sort_dedup(out);
     }
 

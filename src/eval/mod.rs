@@ -13,6 +13,16 @@
 //! (all or nothing). Nothing is locked and, for keys already tracked,
 //! nothing is allocated.
 //!
+//! Most requests take shorter paths to the same decision, chosen from what
+//! the [`Limiter`] computed once about its table (`Fast`): a method routed to
+//! exactly one plain rule of one window (a keyed quota) is judged and
+//! written in one loop (`check_one`); requests whose rules are all plain
+//! (enforced, constant limits, time windows, no time zone, no `counting`,
+//! no path-parameter key: see `plain`) skip the general bookkeeping
+//! (`check_plain`); bucket and fixed window figures are computed only when
+//! asked for. `check_at_general` is the general path alone, and
+//! `tests/fast_paths.rs` holds the two to the same decisions.
+//!
 //! Memory orderings: state words are read with `Acquire` and written with
 //! `AcqRel` compare-and-swap, so that a sliding window's ring slot, published
 //! with `fetch_max(Release)` before its head is swapped, is visible to every
@@ -485,21 +495,31 @@ struct One {
 impl Fast {
     fn new(t: &DecisionTable) -> Fast {
         let plain: Box<[bool]> = t.rules.iter().map(plain).collect();
-        let by_method = t.routes.catch_all_only().map(|routes| {
-            (0..16)
-                .map(|bit| {
-                    let mut v: Vec<Target> = routes
-                        .iter()
-                        .filter(|(_, m)| m.contains_bits(1 << bit))
-                        .map(|(x, _)| *x)
-                        .collect();
-                    v.sort_unstable();
-                    v.dedup();
-                    let all_plain = t.inputs.len() <= PLAIN_INPUTS
-                        && v.iter().all(|x| match *x {
-                            Target::Rule(ri) => plain.get(ri as usize).copied() == Some(true),
-                            Target::Counter(_) => false,
-                        });
+        // Per method bit: the root's `/**` targets, sorted, and whether all
+        // are plain rules.
+        let root: Box<[(Box<[Target]>, bool)]> = (0..16)
+            .map(|bit| {
+                let mut v: Vec<Target> = t
+                    .routes
+                    .root_rest()
+                    .iter()
+                    .filter(|(_, m)| m.contains_bits(1 << bit))
+                    .map(|(x, _)| *x)
+                    .collect();
+                v.sort_unstable();
+                v.dedup();
+                let all_plain = t.inputs.len() <= PLAIN_INPUTS
+                    && v.iter().all(|x| match *x {
+                        Target::Rule(ri) => plain.get(ri as usize).copied() == Some(true),
+                        Target::Counter(_) => false,
+                    });
+                (v.into_boxed_slice(), all_plain)
+            })
+            .collect();
+        // With only `/**` routes, the root's targets are all the targets.
+        let by_method = t.routes.catch_all_only().map(|_| {
+            root.iter()
+                .map(|(v, all_plain)| {
                     if !all_plain {
                         return Routed::General;
                     }
@@ -521,7 +541,7 @@ impl Fast {
                             }
                         }
                     }
-                    Routed::Plain(v.into_boxed_slice())
+                    Routed::Plain(v.clone())
                 })
                 .collect()
         });
@@ -536,24 +556,7 @@ impl Fast {
                 }
                 by_len.into_iter().map(Vec::into_boxed_slice).collect()
             },
-            root: (0..16)
-                .map(|bit| {
-                    let mut v: Vec<Target> = t
-                        .routes
-                        .root_rest()
-                        .iter()
-                        .filter(|(_, m)| m.contains_bits(1 << bit))
-                        .map(|(x, _)| *x)
-                        .collect();
-                    v.sort_unstable();
-                    v.dedup();
-                    let all_plain = v.iter().all(|x| match *x {
-                        Target::Rule(ri) => plain.get(ri as usize).copied() == Some(true),
-                        Target::Counter(_) => false,
-                    });
-                    (v.into_boxed_slice(), all_plain)
-                })
-                .collect(),
+            root,
             keyset: {
                 let mut seen: std::collections::HashMap<&[usize], usize> =
                     std::collections::HashMap::new();
