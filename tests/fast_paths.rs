@@ -207,3 +207,10 @@ fn the_vendor_policies_decide_alike_on_both_paths() {
         }
     }
 }
+
+#[test]
+fn decisions_can_be_shared_and_sent_between_threads() {
+    fn sync_and_send<T: Sync + Send>() {}
+    sync_and_send::<Decision<'static>>();
+    sync_and_send::<Limiter<ManualClock>>();
+}
