@@ -2008,29 +2008,35 @@ fn method_bit(method: &str) -> u16 {
         ["GET", "POST", "PUT", "PATCH", "DELETE"].map(|m| MethodSet::bit(m).unwrap_or(1 << 15))
     });
     // Compared as numbers, not with `memcmp`.
-    let word = |s: &[u8]| {
-        let mut x = 0u64;
-        for (i, &c) in s.iter().enumerate().take(8) {
-            x |= u64::from(c) << (8 * i);
-        }
-        x
-    };
+    const GET: u64 = word(b"GET");
+    const POST: u64 = word(b"POST");
+    const PUT: u64 = word(b"PUT");
+    const PATCH: u64 = word(b"PATCH");
+    const DELETE: u64 = word(b"DELETE");
     let m = method.as_bytes();
     if m.len() <= 8 {
-        let x = word(m);
-        if x == word(b"GET") {
-            return b[0];
-        } else if x == word(b"POST") {
-            return b[1];
-        } else if x == word(b"PUT") {
-            return b[2];
-        } else if x == word(b"PATCH") {
-            return b[3];
-        } else if x == word(b"DELETE") {
-            return b[4];
+        match word(m) {
+            GET => return b[0],
+            POST => return b[1],
+            PUT => return b[2],
+            PATCH => return b[3],
+            DELETE => return b[4],
+            _ => {}
         }
     }
     MethodSet::bit(method).unwrap_or(1 << 15)
+}
+
+/// The first eight bytes of `s` as a little-endian number (zero-padded).
+#[inline]
+const fn word(s: &[u8]) -> u64 {
+    let mut x = 0u64;
+    let mut i = 0;
+    while i < s.len() && i < 8 {
+        x |= (s[i] as u64) << (8 * i);
+        i += 1;
+    }
+    x
 }
 
 /// Declared attributes up to which [`Limiter::check_plain`] applies.
