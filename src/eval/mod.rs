@@ -802,7 +802,10 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 }
             }
         }
-        match touches.as_slice() {
+        // Read through a slice from here on: a `SmallVec` checks where its
+        // items live on every access.
+        let touches = touches.as_slice();
+        match touches {
             [] => return self.admitted(None, SmallVec::new(), 0, now),
             [one] if t.rules[one.rule as usize].windows.len() == 1 => {
                 return self.decide_one(one, values, now)
@@ -852,6 +855,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 rejects.push((ti, retry, why, false));
             }
         }
+        let (steps, reports) = (steps.as_mut_slice(), reports.as_mut_slice());
         if !rejects.is_empty() {
             // What `rejected` finds, from this one judgement instead of
             // judging every window again: start the penalty of each `block`
@@ -887,13 +891,13 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                     }
                 }
                 Err(retry) => {
-                    self.refund(&touches, &steps[..si], now);
+                    self.refund(touches, &steps[..si], now);
                     let ti = step.touch as usize;
-                    return self.rejected(&touches, ti, retry, reason_of(w), values, now, false);
+                    return self.rejected(touches, ti, retry, reason_of(w), values, now, false);
                 }
             }
         }
-        self.admitted_plain(&touches, &steps, &reports, now)
+        self.admitted_plain(touches, steps, reports, now)
     }
 
     /// A request whose method routes to [`Routed::One`]: find the key's
