@@ -440,12 +440,11 @@ impl RouteIndex {
         out.dedup();
     }
 
-    /// When every route is a `/**` route (no route reads the path), those
-    /// routes with their methods: the routed targets then depend on the
-    /// method alone, and an evaluator may compute them once per method.
-    pub fn catch_all_only(&self) -> Option<&[(Target, MethodSet)]> {
-        let root = self.nodes.first()?;
-        root.is_leaf().then_some(root.rest.as_slice())
+    /// True when every route is a `/**` route (no route reads the path): the
+    /// routed targets then depend on the method alone, and an evaluator may
+    /// compute them once per method from [`RouteIndex::root_rest`].
+    pub fn only_catch_all(&self) -> bool {
+        self.nodes.first().is_some_and(RouteNode::is_leaf)
     }
 
     /// [`RouteIndex::lookup_path`] without the root's `/**` routes (which

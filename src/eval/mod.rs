@@ -517,7 +517,7 @@ impl Fast {
             })
             .collect();
         // With only `/**` routes, the root's targets are all the targets.
-        let by_method = t.routes.catch_all_only().map(|_| {
+        let by_method = t.routes.only_catch_all().then(|| {
             root.iter()
                 .map(|(v, all_plain)| {
                     if !all_plain {
