@@ -737,8 +737,9 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 targets.push(next);
             }
         }
+        // `root_plain` already holds only when the policy has at most
+        // `PLAIN_INPUTS` inputs.
         *root_plain
-            && t.inputs.len() <= PLAIN_INPUTS
             && below.iter().all(|x| match *x {
                 Target::Rule(ri) => self.fast.plain.get(ri as usize).copied() == Some(true),
                 Target::Counter(_) => false,
