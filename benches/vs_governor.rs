@@ -1057,15 +1057,19 @@ fn vendor_requests(n: usize, len: usize, dist: Dist, seed: u64) -> Vec<VReq> {
 fn vendor_request<'a>(r: &VReq, cs: &'a [Client]) -> Request<'a> {
     let (m, p, _) = ROUTES[r.route as usize];
     let c = &cs[r.client as usize];
-    let req = Request::new(m, p).attr("ip", &c.ip);
+    // In place (`push`): the by-value `.attr` moves the whole request on
+    // each call, about 300 instructions for these four.
+    let mut req = Request::new(m, p);
+    req.push("ip", &c.ip);
     match r.kind {
         0 => req
-            .attr("key", &c.key)
-            .attr("tenant", c.tenant)
-            .attr("app_type", c.app_type),
-        1 => req.attr("proxy_key", &c.proxy_key),
-        _ => req.attr("host", &c.host),
-    }
+            .push("key", &c.key)
+            .push("tenant", c.tenant)
+            .push("app_type", c.app_type),
+        1 => req.push("proxy_key", &c.proxy_key),
+        _ => req.push("host", &c.host),
+    };
+    req
 }
 
 /// The rules of policies/basis-theory.rl, by name.

@@ -63,11 +63,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let c = (i % 1000) as usize;
                 let key = format!("key_prod_{c:016x}");
                 let (m, path) = routes[(i % 4) as usize];
-                let req = Request::new(m, path)
-                    .attr("ip", &ips[c])
-                    .attr("key", &key)
-                    .attr("tenant", "production")
-                    .attr("app_type", if c % 3 == 0 { "private" } else { "public" });
+                let mut req = Request::new(m, path);
+                req.push("ip", &ips[c])
+                    .push("key", &key)
+                    .push("tenant", "production")
+                    .push("app_type", if c % 3 == 0 { "private" } else { "public" });
                 let d = l.check_at(&req, now);
                 admitted += d.allowed() as u64;
                 now += 10_000;

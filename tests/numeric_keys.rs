@@ -190,3 +190,35 @@ fn named_counters_and_response_reports_see_numbers() {
         .check_at(&Request::new("POST", "/login").attr_u64("user", 78), T0 + S)
         .allowed());
 }
+
+#[test]
+fn requests_built_in_place_are_the_same_requests() {
+    // `push`/`push_u64` are `attr`/`attr_u64` without moving the request:
+    // the same attributes in the same order, so the same keys, and a later
+    // value still wins (here the text "7" given after the number 42).
+    let l = limiter("input user, ip\nANY /** by user&ip: 2/1m\n");
+    let by_value = || {
+        Request::new("GET", "/x")
+            .attr_u64("user", 42)
+            .attr("ip", "10.0.0.1")
+            .attr("user", "7")
+    };
+    let in_place = || {
+        let mut r = Request::new("GET", "/x");
+        r.push_u64("user", 42)
+            .push("ip", "10.0.0.1")
+            .push("user", "7");
+        r
+    };
+    assert_eq!(in_place().attrs(), by_value().attrs());
+    assert_eq!(in_place().nums(), by_value().nums());
+    assert!(in_place().nums().is_empty(), "42 was replaced by \"7\"");
+    assert_eq!(admitted(&l, 1, by_value), 1);
+    assert_eq!(admitted(&l, 3, in_place), 1, "one key: one of two left");
+    let user7 = || {
+        Request::new("GET", "/x")
+            .attr("user", "7")
+            .attr("ip", "10.0.0.1")
+    };
+    assert_eq!(admitted(&l, 1, user7), 0, "and it is user 7's key");
+}
