@@ -293,8 +293,10 @@ impl Keys {
 /// instant moves `DT` per request.
 const CHUNK: usize = 1024;
 
-/// rlc on governor's own clock: quanta's TSC reading, scaled to ns and
-/// offset to the Unix epoch. The same instructions governor runs per check.
+/// The floor's clock: quanta's TSC reading, scaled to ns and offset to the
+/// Unix epoch, the instructions governor runs per check. (rlc's rows use
+/// `rlc::TscClock`, the clock `Limiter::new` ships with, which reads the
+/// same counter.)
 struct TscClock {
     clock: QuantaClock,
     start: QuantaInstant,
@@ -749,7 +751,14 @@ fn single_runners<K: KeyPick>(load: Load, n: usize) -> Vec<Box<dyn Runner>> {
             load.quota(),
             DT_SINGLE,
         )),
-        Box::new(Rlc::new("rlc tsc", &policy, TscClock::new(), n, false, 0)),
+        Box::new(Rlc::new(
+            "rlc tsc",
+            &policy,
+            rlc::TscClock::new(),
+            n,
+            false,
+            0,
+        )),
         Box::new(Rlc::new(
             "rlc given",
             &policy,
@@ -1388,7 +1397,7 @@ fn section_vendor(cfg: &Cfg, summary: &mut Summary) {
             };
             let rlc_tsc = RlcVendor {
                 name: "rlc tsc",
-                lim: Limiter::with_capacity(policy.clone(), TscClock::new(), n),
+                lim: Limiter::with_capacity(policy.clone(), rlc::TscClock::new(), n),
                 given: false,
                 vnow: AtomicU64::new(0),
                 dt: 0,

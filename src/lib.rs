@@ -40,7 +40,9 @@ pub mod syntax;
 
 pub use compile::DecisionTable;
 pub use diag::{Diagnostic, Diagnostics, Severity};
-pub use eval::{Clock, Decision, Limiter, ManualClock, Reason, Request, SystemClock};
+#[cfg(feature = "tsc")]
+pub use eval::TscClock;
+pub use eval::{Clock, Decision, DefaultClock, Limiter, ManualClock, Reason, Request, SystemClock};
 pub use source::{Source, Span};
 use std::sync::Arc;
 

@@ -230,3 +230,46 @@ fn one_per_nanosecond_in_the_last_window() {
     assert!(admitted <= day, "{admitted} admitted in one day's window");
     assert!(!l.check_at(&get(1), u64::MAX).allowed() || admitted < day);
 }
+
+/// `TscClock` (the default clock) reads the wall clock: within a few ms of
+/// `SystemClock`, before and after it re-anchors, and a skewed anchor is put
+/// right by the next re-anchoring.
+#[cfg(feature = "tsc")]
+#[test]
+fn the_tsc_clock_follows_the_system_clock() {
+    use rlc::{SystemClock, TscClock};
+    use std::time::Duration;
+    // Generous: a loaded 2-vCPU machine may deschedule between the reads.
+    let close = |a: u64, b: u64| a.abs_diff(b) < 50_000_000;
+    let c = TscClock::with_resync(Duration::from_millis(2));
+    for _ in 0..5 {
+        let (before, t, after) = (SystemClock.now(), c.now(), SystemClock.now());
+        assert!(
+            close(t, before) && close(t, after),
+            "tsc {t}, system {before}..{after}"
+        );
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    // Ten seconds ahead: wrong until the next anchoring, right after it.
+    c.skew(10 * SEC as i64);
+    std::thread::sleep(Duration::from_millis(3));
+    let (t, sys) = (c.now(), SystemClock.now());
+    assert!(close(t, sys), "re-anchored: tsc {t}, system {sys}");
+    // Without re-anchoring for an hour, the skew stays: the reads come from
+    // the counter, not the system clock.
+    let slow = TscClock::with_resync(Duration::from_secs(3600));
+    slow.skew(10 * SEC as i64);
+    let (t, sys) = (slow.now(), SystemClock.now());
+    assert!(
+        t.abs_diff(sys + 10 * SEC) < 50_000_000,
+        "tsc {t}, system {sys}"
+    );
+    // And a limiter made with `Limiter::new` decides with it.
+    let l = Limiter::new(Policy::from_str("c.rl", POLICIES[2].1).unwrap());
+    assert!(close(l.clock().now(), SystemClock.now()));
+    assert_eq!(
+        (0..8).filter(|_| l.check(&req()).allowed()).count(),
+        5,
+        "5 per 10 s, now"
+    );
+}

@@ -37,7 +37,9 @@ pub mod store;
 use crate::compile::{same, DecisionTable, GroupId, Limit, RuleId, RuleSpec, Target, WindowSpec};
 use crate::ir::{Algorithm, MethodSet, Overflow, Period};
 use algo::{Verdict, WindowReport};
-pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(feature = "tsc")]
+pub use clock::TscClock;
+pub use clock::{Clock, DefaultClock, ManualClock, SystemClock};
 use smallvec::SmallVec;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -466,7 +468,7 @@ impl<'t> Decision<'t> {
 }
 
 /// A policy's limiter: shared by reference across threads.
-pub struct Limiter<C: Clock = SystemClock, S: Store = MemoryStore> {
+pub struct Limiter<C: Clock = DefaultClock, S: Store = MemoryStore> {
     table: Arc<DecisionTable>,
     store: S,
     clock: C,
@@ -624,9 +626,11 @@ impl<C: Clock, S: Store> std::fmt::Debug for Limiter<C, S> {
 
 impl Limiter {
     /// A limiter with an in-memory store of [`DEFAULT_CAPACITY`] keys per
-    /// counter group and the system clock.
+    /// counter group and the [`DefaultClock`] (the processor's counter,
+    /// anchored to the wall clock: [`TscClock`]; [`SystemClock`] without
+    /// the `tsc` feature).
     pub fn new(policy: crate::Policy) -> Self {
-        Limiter::with_clock(policy, SystemClock)
+        Limiter::with_clock(policy, DefaultClock::default())
     }
 }
 
