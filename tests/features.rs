@@ -188,6 +188,67 @@ fn settle_refunds_or_charges_the_difference() {
 }
 
 #[test]
+fn settling_a_released_permit_takes_no_slot() {
+    // `release` gave the slot back: a later `settle` must not take slots
+    // again (they would never be freed: the decision holds nothing now).
+    let l = limiter("input user\nexports: POST /x by user: 2 concurrent\n");
+    let r = Request::new("POST", "/x").attr("user", "u");
+    for round in 0..3 {
+        let mut d = l.check_at(&r, T0);
+        assert!(d.allowed(), "round {round}");
+        d.release();
+        l.settle(&mut d, 1);
+        assert_eq!(d.slots_held(), 0, "round {round}");
+        drop(d);
+    }
+    let (a, b) = (l.check_at(&r, T0), l.check_at(&r, T0));
+    assert!(a.allowed() && b.allowed(), "both slots are free");
+    // Settling a held permit still adjusts what it holds.
+    drop((a, b));
+    let mut a = l.check_at(&r.clone().cost(1), T0);
+    l.settle(&mut a, 2);
+    assert_eq!(a.slots_held(), 2);
+    assert!(!l.check_at(&r, T0).allowed(), "a holds both slots");
+    drop(a);
+    assert!(l.check_at(&r, T0).allowed());
+}
+
+#[test]
+fn a_bucket_refund_is_only_what_has_not_drained_yet() {
+    // 10 per 10 s bucket: one request per second, bursts of 10.
+    let p = Policy::from_str("t.rl", "input key\nPOST /gen by key: 10/10s bucket\n").unwrap();
+    let clock = ManualClock::new(T0);
+    let l = Limiter::with_capacity(p, &clock, 64);
+    let r = |c| Request::new("POST", "/gen").attr("key", "k").cost(c);
+    // t = 0: an estimate of 10 takes the whole burst.
+    let mut d = l.check(&r(10));
+    assert!(d.allowed());
+    // The handler runs 20 s; meanwhile the bucket refilled and 10 more ran.
+    clock.advance(20 * S);
+    assert_eq!((0..10).filter(|_| l.check(&r(1)).allowed()).count(), 10);
+    // Settling the first request at 0 now hands back nothing: its 10 s of
+    // debt drained long ago, and the 10 just admitted used that room.
+    l.settle(&mut d, 0);
+    assert!(
+        !l.check(&r(1)).allowed(),
+        "no 21st request in the same instant"
+    );
+    // A refund while the debt is still ahead of now is handed back.
+    clock.advance(100 * S);
+    let mut e = l.check(&r(10));
+    assert!(e.allowed());
+    clock.advance(4 * S);
+    // 4 s drained: 6 of the 10 are still owed; settling at 2 hands back
+    // 8 at most, capped at those 6.
+    l.settle(&mut e, 2);
+    assert_eq!(
+        (0..10).filter(|_| l.check(&r(1)).allowed()).count(),
+        10,
+        "4 refilled + 6 handed back"
+    );
+}
+
+#[test]
 fn settle_in_replay_and_cost_from_an_attribute() {
     let l = limiter("input k, tokens\nANY /** by k: 100/1h fixed cost tokens\n");
     let at = T0 / S;

@@ -1248,18 +1248,50 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             if l.rejected.is_none() {
                 let settles = d.rule_spec().is_some_and(|r| r.cost_attr.is_none());
                 if let Some(word) = l.words.get(l.window.word as usize) {
+                    // A bucket's charge remembers the time it pushed the
+                    // bucket to (what the judgement wrote).
+                    let w = l.window;
+                    let new = match (w.algorithm, w.period) {
+                        (Algorithm::Bucket, Period::Nanos(_)) => {
+                            match algo::bucket(
+                                l.old,
+                                now,
+                                l.cost,
+                                w.emission_ns,
+                                w.tolerance_ns,
+                                l.limit,
+                            )
+                            .0
+                            {
+                                Verdict::Admit(new) => new,
+                                _ => 0,
+                            }
+                        }
+                        _ => 0,
+                    };
                     d.charges.push(Charge {
                         word,
                         window: l.window,
                         cost: l.cost,
-                        new: 0,
+                        new,
                         settles,
                         shift: 0,
                     });
                 }
             }
         }
-        for c in d.charges.iter_mut().filter(|c| c.settles) {
+        // Slots released already (`Decision::release`) are not this
+        // decision's to adjust any more.
+        let holds = d.holds;
+        // A bucket hands back only what of this request's emission is still
+        // ahead of the present: the part already drained has been available
+        // to later requests, and refunding it would admit them twice.
+        let present = self.clock.now().max(now);
+        for c in d
+            .charges
+            .iter_mut()
+            .filter(|c| c.settles && (holds || c.window.period != Period::Concurrent))
+        {
             let w = c.window;
             let (more, delta) = if actual_cost >= c.cost {
                 (true, actual_cost - c.cost)
@@ -1271,6 +1303,20 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             }
             let charged = c.new;
             let shift = c.shift;
+            let bucket_ns = if more {
+                delta.saturating_mul(w.emission_ns)
+            } else {
+                delta
+                    .saturating_mul(w.emission_ns)
+                    .min(charged.saturating_sub(present))
+            };
+            if w.algorithm == Algorithm::Bucket && w.period != Period::Concurrent {
+                c.new = if more {
+                    charged.saturating_add(bucket_ns)
+                } else {
+                    charged.saturating_sub(bucket_ns)
+                };
+            }
             let _ = c
                 .word
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| match w.period {
@@ -1281,11 +1327,13 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                     }),
                     _ => match w.algorithm {
                         Algorithm::Bucket => {
-                            let d = delta.saturating_mul(w.emission_ns);
+                            if bucket_ns == 0 {
+                                return None;
+                            }
                             Some(if more {
-                                v.saturating_add(d)
+                                v.saturating_add(bucket_ns)
                             } else {
-                                v.saturating_sub(d)
+                                v.saturating_sub(bucket_ns)
                             })
                         }
                         Algorithm::Fixed => {
