@@ -338,6 +338,22 @@ fn counting_responses_blocks_after_too_many_failures() {
 }
 
 #[test]
+fn each_counted_response_counts_one_whatever_the_request_cost() {
+    // The doc's login rule: the tenth failure locks the IP out, also when
+    // the server gives its requests a cost.
+    let l = limiter("input ip\nPOST /login by ip: 10/15m block 1h counting 401\n");
+    let r = Request::new("POST", "/login").attr("ip", "1.2.3.4").cost(5);
+    for i in 0..9 {
+        l.report_response_at(&r, 401, T0);
+        assert!(l.check_at(&r, T0).allowed(), "after failure {}", i + 1);
+    }
+    l.report_response_at(&r, 401, T0);
+    let d = l.check_at(&r, T0);
+    assert!(!d.allowed(), "the tenth failure locks");
+    assert_eq!(d.reason(), Some(Reason::Blocked));
+}
+
+#[test]
 fn response_status_in_replay() {
     let l = limiter("input ip\nANY /** by ip: 1/10m fixed block 1h counting 429\n");
     let at = T0 / S;

@@ -1194,7 +1194,8 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 let limit = self.limit_of(w, &c.values, now);
                 loop {
                     let old = current(w, touch.words);
-                    match judge_word(w, old, touch.words, touch.local(now), touch.cost, limit).0 {
+                    // One response counts one, whatever the request cost.
+                    match judge_word(w, old, touch.words, touch.local(now), 1, limit).0 {
                         Judged::Admit { new, roll } => {
                             if let Some((slot, val)) = roll {
                                 touch.words[w.word as usize + 1 + slot]
