@@ -413,6 +413,34 @@ fn shadow_rules_report_but_never_reject() {
 }
 
 #[test]
+fn shadow_concurrency_slots_are_freed_with_the_decision() {
+    // Counted as if enforced: two in flight at most, and a slot frees when
+    // its decision is dropped, as an enforced permit's does.
+    for text in [
+        "input user\nPOST /x by user: 2 concurrent shadow\n",
+        "input user\ndefault shadow\nPOST /x by user: 2 concurrent\n",
+    ] {
+        let l = limiter(text);
+        let r = Request::new("POST", "/x").attr("user", "u");
+        for i in 0..5 {
+            let d = l.check_at(&r, T0);
+            assert!(d.allowed(), "{text}: {i}");
+            assert!(d.shadow().unwrap().allowed, "{text}: request {i} alone");
+        }
+        let (a, b) = (l.check_at(&r, T0), l.check_at(&r, T0));
+        assert!(a.shadow().unwrap().allowed && b.shadow().unwrap().allowed);
+        let c = l.check_at(&r, T0);
+        assert!(c.allowed(), "a shadow rule never rejects");
+        let sh = c.shadow().unwrap();
+        assert!(!sh.allowed, "{text}: a third in flight");
+        assert_eq!(sh.reason, Some(Reason::Concurrency));
+        drop((a, c));
+        assert!(l.check_at(&r, T0).shadow().unwrap().allowed, "{text}");
+        drop(b);
+    }
+}
+
+#[test]
 fn a_whole_policy_in_shadow_mode() {
     let l = limiter("input k\ndefault shadow\nANY /** by k: 1/1m fixed\n");
     let r = Request::new("GET", "/x").attr("k", "a");

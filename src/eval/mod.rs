@@ -1510,7 +1510,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         }
         if let Some((ti, retry, reason)) = worst {
             let mut d = self.rejected(touches, ti, retry, reason, values, now, false);
-            d.shadow = self.shadow_box(touches, values, now, false);
+            d.shadow = self.shadow_box(touches, values, now);
             return d;
         }
         // Phase 2: write each window; re-judge on interference; refund on a
@@ -1535,7 +1535,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                         now,
                         false,
                     );
-                    d.shadow = self.shadow_box(touches, values, now, false);
+                    d.shadow = self.shadow_box(touches, values, now);
                     return d;
                 }
             }
@@ -1556,32 +1556,41 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 shift: touch.shift,
             });
         }
+        // Shadow rules count as if enforced: their concurrency slots are
+        // held by this decision too, and freed with it.
+        let mut held = SmallVec::new();
+        d.shadow = self
+            .shadow(touches, values, now, true, &mut held)
+            .map(Box::new);
+        d.charges.extend(held);
         d.holds = d
             .charges
             .iter()
             .any(|c| c.window.period == Period::Concurrent);
-        d.shadow = self.shadow_box(touches, values, now, true);
         d
     }
 
+    /// The shadow rules' verdict on a rejected request (nothing is counted).
     fn shadow_box(
         &self,
         touches: &[Touch<'_>],
         values: &[Option<&str>],
         now: u64,
-        commit_ok: bool,
     ) -> Option<Box<Shadow>> {
-        self.shadow(touches, values, now, commit_ok).map(Box::new)
+        self.shadow(touches, values, now, false, &mut SmallVec::new())
+            .map(Box::new)
     }
 
     /// Decides the shadow rules; counts in them only when `commit` (the
-    /// request was admitted) and the shadow rule itself admits it.
-    fn shadow(
-        &self,
-        touches: &[Touch<'_>],
+    /// request was admitted) and the shadow rule itself admits it. The
+    /// concurrency slots it takes go to `held`, for the decision to free.
+    fn shadow<'s>(
+        &'s self,
+        touches: &[Touch<'s>],
         values: &[Option<&str>],
         now: u64,
         commit_ok: bool,
+        held: &mut SmallVec<[Charge<'s>; 6]>,
     ) -> Option<Shadow> {
         let t = &*self.table;
         let mut any = false;
@@ -1632,7 +1641,19 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             } else if commit_ok && rule.counting.is_empty() {
                 for step in plan {
                     let w = &rule.windows[step.window as usize];
-                    let _ = commit(w, touch, step, now);
+                    if let (Ok(new), Period::Concurrent) = (commit(w, touch, step, now), w.period) {
+                        if let Some(word) = touch.words.get(w.word as usize) {
+                            held.push(Charge {
+                                word,
+                                window: w,
+                                cost: touch.cost,
+                                new,
+                                // `settle` adjusts what is enforced.
+                                settles: false,
+                                shift: touch.shift,
+                            });
+                        }
+                    }
                 }
             }
         }
