@@ -13,6 +13,10 @@ use std::fmt;
 pub mod codes {
     /// The text does not follow the grammar.
     pub const SYNTAX: &str = "rl::syntax";
+    /// A keyword where a name belongs (`bucket: GET /x: 1/1s`).
+    pub const KEYWORD_AS_NAME: &str = "rl::keyword_as_name";
+    /// An option between two windows, as if each window had its own (`1/1s fixed, 9/1m`).
+    pub const OPTION_BETWEEN_WINDOWS: &str = "rl::option_between_windows";
     /// Brackets or blocks nest deeper than the parser allows.
     pub const TOO_DEEP: &str = "rl::too_deep";
     /// An attribute is used but not declared with `input`.
@@ -115,6 +119,8 @@ pub mod codes {
     /// Every code, for docs and tests.
     pub const ALL: &[&str] = &[
         SYNTAX,
+        KEYWORD_AS_NAME,
+        OPTION_BETWEEN_WINDOWS,
         TOO_DEEP,
         UNKNOWN_ATTRIBUTE,
         UNKNOWN_METHOD,
