@@ -387,9 +387,24 @@ fn longest_line_near(text: &str, s: Span) -> usize {
 }
 
 /// One diagnostic as a JSON object: file, code, severity, message, line,
-/// column, span, label, help.
+/// column, span, label, help, and `related`, the secondary labelled spans
+/// (each with span, line, column and label) in the order they were added.
+/// The shape is documented in `docs/diagnostics.md`.
 pub fn to_json(d: &Diagnostic, source: &Source) -> serde_json::Value {
     let (line, column) = source.line_col(d.span.start);
+    let related: Vec<serde_json::Value> = d
+        .related
+        .iter()
+        .map(|(span, label)| {
+            let (line, column) = source.line_col(span.start);
+            serde_json::json!({
+                "line": line,
+                "column": column,
+                "span": {"start": span.start, "end": span.end},
+                "label": label,
+            })
+        })
+        .collect();
     serde_json::json!({
         "file": source.name(),
         "code": d.code,
@@ -400,6 +415,7 @@ pub fn to_json(d: &Diagnostic, source: &Source) -> serde_json::Value {
         "span": {"start": d.span.start, "end": d.span.end},
         "label": d.label,
         "help": d.help,
+        "related": related,
     })
 }
 
