@@ -34,9 +34,9 @@ enrich_sandbox: GET /enrich when env == "sandbox" by app: 100/1mo fixed
 counter users_created = POST /users by app per 1d
 
 summaries: POST /users/{userId}/affordability
-         | /users/{userId}/income
-         | /users/{userId}/expenses
-  by app: min(users_created, 1_000)/1d fixed
+              | /users/{userId}/income
+              | /users/{userId}/expenses
+              by app: min(users_created, 1_000)/1d fixed
 
 # Reports / Create a report: "The lesser of the number of users created per
 # day or 1,000 total per day." Same cap, but its own pool (its own row, with

@@ -35,16 +35,16 @@ test_tenant: ANY /** when tenant == "test" by key&ip: 50/10s throttle
 
 # API Resource Rate Limits, all counted per "API Key AND IP", Throttle.
 # Each row is its own pool; "POST /tokens OR /tokenize" is one shared pool.
-tokens_search: POST /tokens/search         by key&ip: 50/10s throttle
-tokens_list:   GET /tokens                 by key&ip: 100/10s throttle
-tokens_create: POST /tokens | /tokenize    by key&ip: 200/10s throttle
-tokens_update: PATCH /tokens/{id}          by key&ip: 200/10s throttle
-tokens_delete: DELETE /tokens/{id}         by key&ip: 200/10s throttle
+tokens_search:   POST /tokens/search      by key&ip: 50/10s throttle
+tokens_list:     GET /tokens              by key&ip: 100/10s throttle
+tokens_create:   POST /tokens | /tokenize by key&ip: 200/10s throttle
+tokens_update:   PATCH /tokens/{id}       by key&ip: 200/10s throttle
+tokens_delete:   DELETE /tokens/{id}      by key&ip: 200/10s throttle
 # The doc writes "ANY /account-updater/*"; we read the `*` as "anything under
 # /account-updater/" (any depth, e.g. /account-updater/jobs/{id}), i.e. rl's
 # `/account-updater/**`, not a single segment. Note `**` also matches
 # /account-updater itself.
-account_updater: ANY /account-updater/**   by key&ip: 10/10s throttle
+account_updater: ANY /account-updater/**  by key&ip: 10/10s throttle
 
 # Application Type Rate Limits, one block per application type.
 when app_type == "private" {
@@ -69,7 +69,7 @@ when app_type == "management" {
 # 50 req / 10 s, Throttle. A row applies only when its attributes are present
 # (proxy_key on proxy requests, host on custom-hostname requests).
 proxy_key_ip:  ANY /** by proxy_key&ip: 50/10s throttle
-proxy_host_ip: ANY /** by host&ip: 50/10s throttle
+proxy_host_ip: ANY /** by host&ip:      50/10s throttle
 
 # IPs / IP-Based Global Rate Limit: ANY, "IP", 2000 req / 10 s, 30s Block.
 ip_global: ANY /** by ip: 2_000/10s block 30s

@@ -55,15 +55,15 @@ response finch_ip_429 {
 # 60 s, so it is never looser than the TTL reading.
 default respond finch_application_429
 
-app_company:            GET /employer/company by client_id: 20/1m sliding
-app_directory:          GET /employer/directory by client_id: 20/1m sliding
+app_company:            GET /employer/company        by client_id: 20/1m sliding
+app_directory:          GET /employer/directory      by client_id: 20/1m sliding
 app_documents:          GET /employer/documents | /employer/documents/{id}
                           by client_id: 20/1m sliding
-app_individual:         POST /employer/individual by client_id: 20/1m sliding
-app_employment:         POST /employer/employment by client_id: 20/1m sliding
+app_individual:         POST /employer/individual    by client_id: 20/1m sliding
+app_employment:         POST /employer/employment    by client_id: 20/1m sliding
 app_pay_statement_item: GET /employer/pay-statement-item | /employer/pay-statement-item/{id}
                           by client_id: 20/1m sliding
-app_payment:            GET /employer/payment by client_id: 12/1m sliding
+app_payment:            GET /employer/payment        by client_id: 12/1m sliding
 app_pay_groups:         GET /employer/pay-groups | /employer/pay-groups/{id}
                           by client_id: 12/1m sliding
 app_pay_statement:      POST /employer/pay-statement by client_id: 12/1m sliding

@@ -13,6 +13,10 @@ use std::fmt;
 pub mod codes {
     /// The text does not follow the grammar.
     pub const SYNTAX: &str = "rl::syntax";
+    /// A keyword where a name belongs (`bucket: GET /x: 1/1s`).
+    pub const KEYWORD_AS_NAME: &str = "rl::keyword_as_name";
+    /// An option between two windows, as if each window had its own (`1/1s fixed, 9/1m`).
+    pub const OPTION_BETWEEN_WINDOWS: &str = "rl::option_between_windows";
     /// Brackets or blocks nest deeper than the parser allows.
     pub const TOO_DEEP: &str = "rl::too_deep";
     /// An attribute is used but not declared with `input`.
@@ -115,6 +119,8 @@ pub mod codes {
     /// Every code, for docs and tests.
     pub const ALL: &[&str] = &[
         SYNTAX,
+        KEYWORD_AS_NAME,
+        OPTION_BETWEEN_WINDOWS,
         TOO_DEEP,
         UNKNOWN_ATTRIBUTE,
         UNKNOWN_METHOD,
@@ -381,9 +387,24 @@ fn longest_line_near(text: &str, s: Span) -> usize {
 }
 
 /// One diagnostic as a JSON object: file, code, severity, message, line,
-/// column, span, label, help.
+/// column, span, label, help, and `related`, the secondary labelled spans
+/// (each with span, line, column and label) in the order they were added.
+/// The shape is documented in `docs/diagnostics.md`.
 pub fn to_json(d: &Diagnostic, source: &Source) -> serde_json::Value {
     let (line, column) = source.line_col(d.span.start);
+    let related: Vec<serde_json::Value> = d
+        .related
+        .iter()
+        .map(|(span, label)| {
+            let (line, column) = source.line_col(span.start);
+            serde_json::json!({
+                "line": line,
+                "column": column,
+                "span": {"start": span.start, "end": span.end},
+                "label": label,
+            })
+        })
+        .collect();
     serde_json::json!({
         "file": source.name(),
         "code": d.code,
@@ -394,6 +415,7 @@ pub fn to_json(d: &Diagnostic, source: &Source) -> serde_json::Value {
         "span": {"start": d.span.start, "end": d.span.end},
         "label": d.label,
         "help": d.help,
+        "related": related,
     })
 }
 

@@ -4,8 +4,8 @@
 //! one declaration per line, two-space indentation in blocks, a single
 //! space between tokens, rule columns (name, matcher, key, rates) aligned
 //! within a run of consecutive rules (a blank line ends a run), rules longer
-//! than [`MAX_WIDTH`] wrapped one path per line, at most one blank line in a
-//! row. Every comment is kept: the grammar skips comments, so they are
+//! than [`MAX_WIDTH`] wrapped after their paths (see `RuleParts::wrapped`),
+//! at most one blank line in a row. Every comment is kept: the grammar skips comments, so they are
 //! collected from the text by position ([`comments`]) and put back before
 //! the next item, or at the end of the line they ended; a comment written
 //! inside an item moves to the line before it. Numbers, strings, bodies and
@@ -20,6 +20,10 @@ use std::collections::HashMap;
 
 /// Lines longer than this are wrapped (rules only).
 pub const MAX_WIDTH: usize = 100;
+
+/// A wrapped rule keeps up to this many paths on its first line (a path
+/// and its `/{id}` twin read as a pair); more are a list, one per line.
+const MAX_JOINED_PATHS: usize = 2;
 
 /// A `#` comment found in the text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -787,38 +791,70 @@ impl RuleParts {
         s
     }
 
+    /// A rule too long for one line. The head line keeps the name column
+    /// and holds the methods and the paths: all of them when they fit and
+    /// there are at most [`MAX_JOINED_PATHS`], else one per line, each `|`
+    /// two columns left of the first path so that the paths line up. The
+    /// condition, key and rates follow on a line that starts where the
+    /// `|`s do, so nothing wraps into the name column; a condition too long
+    /// to share that line gets its own.
     fn wrapped(&self, ind: &str, w1: Option<usize>) -> Vec<String> {
-        let mut first = ind.to_string();
+        let width = |s: &str| s.chars().count();
+        let mut lead = ind.to_string();
         if let Some(w1) = w1 {
-            first.push_str(&pad(self.name.as_deref().unwrap_or(""), w1));
-            first.push(' ');
+            lead.push_str(&pad(self.name.as_deref().unwrap_or(""), w1));
+            lead.push(' ');
         }
-        first.push_str(&self.methods);
-        let mut lines = Vec::new();
-        for (i, p) in self.paths.iter().enumerate() {
-            if i == 0 {
-                lines.push(format!("{first} {p}"));
-            } else {
-                lines.push(format!("{ind}  | {p}"));
-            }
-        }
-        if lines.is_empty() {
-            lines.push(first);
-        }
-        let mut rest = Vec::new();
-        if let Some(c) = &self.cond {
-            rest.push(format!("when {c}"));
-        }
-        if let Some(k) = &self.key {
-            rest.push(format!("by {k}"));
-        }
-        if rest.is_empty() {
-            if let Some(last) = lines.last_mut() {
-                last.push_str(&format!(": {}", self.tail));
-            }
+        lead.push_str(&self.methods);
+        lead.push(' ');
+        let cont = " ".repeat(width(&lead).saturating_sub(2));
+        // Without a condition or key, the rates end the last path's line.
+        let bare = self.cond.is_none() && self.key.is_none();
+        let suffix = if bare {
+            format!(": {}", self.tail)
         } else {
-            lines.push(format!("{ind}  {}: {}", rest.join(" "), self.tail));
+            String::new()
+        };
+        let joined = format!("{lead}{}", self.paths.join(" | "));
+        let fits = width(&joined) + width(&suffix) <= MAX_WIDTH;
+        let mut lines = if self.paths.len() <= MAX_JOINED_PATHS && fits {
+            vec![joined]
+        } else {
+            self.paths
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    if i == 0 {
+                        format!("{lead}{p}")
+                    } else {
+                        format!("{cont}| {p}")
+                    }
+                })
+                .collect()
+        };
+        if bare {
+            if let Some(last) = lines.last_mut() {
+                last.push_str(&suffix);
+            }
+            return lines;
         }
+        let key = self.key.as_ref().map(|k| format!("by {k}"));
+        let rest = match (&self.cond, &key) {
+            (None, None) => return lines,
+            (Some(c), None) => format!("when {c}: {}", self.tail),
+            (None, Some(k)) => format!("{k}: {}", self.tail),
+            (Some(c), Some(k)) => {
+                let one = format!("{cont}when {c} {k}: {}", self.tail);
+                if width(&one) <= MAX_WIDTH {
+                    lines.push(one);
+                } else {
+                    lines.push(format!("{cont}when {c}"));
+                    lines.push(format!("{cont}{k}: {}", self.tail));
+                }
+                return lines;
+            }
+        };
+        lines.push(format!("{cont}{rest}"));
         lines
     }
 }

@@ -89,6 +89,66 @@ fn check_json_has_one_object_per_diagnostic() {
     assert!(arr[0]["span"]["start"].is_u64());
 }
 
+/// Secondary labels are in the JSON too, under `related`, each with the
+/// same fields as the primary one; the primary fields are as before.
+#[test]
+fn check_json_has_related_labels() {
+    let path = "tests/ui/duplicate_name.rl";
+    let source = std::fs::read_to_string(path).unwrap();
+    let out = rlc(&["check", "--format", "json", path]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let arr = v.as_array().unwrap();
+    let dup = arr
+        .iter()
+        .find(|d| d["message"] == "response `slow` is declared twice")
+        .unwrap();
+    let at = |d: &serde_json::Value| {
+        let (s, e) = (
+            d["span"]["start"].as_u64().unwrap(),
+            d["span"]["end"].as_u64().unwrap(),
+        );
+        &source[s as usize..e as usize]
+    };
+    assert_eq!(dup["code"], "rl::duplicate_name");
+    assert_eq!(
+        (dup["line"].as_u64(), dup["column"].as_u64()),
+        (Some(3), Some(10))
+    );
+    assert_eq!(dup["label"], "declared again here");
+    assert_eq!(at(dup), "slow");
+    let related = dup["related"].as_array().unwrap();
+    assert_eq!(related.len(), 1, "{related:?}");
+    let first = &related[0];
+    assert_eq!(first["label"], "first declared here");
+    assert_eq!(
+        (first["line"].as_u64(), first["column"].as_u64()),
+        (Some(2), Some(10))
+    );
+    assert_eq!(at(first), "slow");
+    assert_eq!(first["span"]["start"].as_u64(), Some(24));
+    // A diagnostic without secondary labels has an empty array.
+    let out = rlc(&["check", "--format", "json", "tests/ui/unknown_method.rl"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["related"], serde_json::json!([]));
+}
+
+/// The JSON example in docs/diagnostics.md is what `rlc check` prints.
+#[test]
+fn documented_json_example_is_real() {
+    let doc = std::fs::read_to_string("docs/diagnostics.md").unwrap();
+    let block = doc.split("```json\n").nth(1).unwrap();
+    let block = &block[..block.find("```").unwrap()];
+    let documented: serde_json::Value = serde_json::from_str(block).unwrap();
+    let file = documented["file"].as_str().unwrap();
+    let out = rlc(&["check", "--format", "json", file]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v.as_array().unwrap().contains(&documented),
+        "docs/diagnostics.md: {documented:#}\nactual: {v:#}"
+    );
+}
+
 #[test]
 fn missing_file_directory_and_non_utf8_are_one_line_and_exit_2() {
     let out = rlc(&["check", "no/such/file.rl"]);

@@ -125,10 +125,45 @@ fn vendor_rule_tables_are_aligned() {
         lines.iter().all(|l| rates(l) == rates(lines[0])),
         "{lines:#?}"
     );
-    // A rule too long for one line: one path per line.
+    // A rule too long for one line, with three paths: one path per line,
+    // the paths aligned, the key under the `|`s.
     let text = std::fs::read_to_string("policies/basiq.rl").unwrap();
     let out = format_source(&Source::new("p.rl", text.as_str())).unwrap();
-    assert!(out.contains("summaries: POST /users/{userId}/affordability\n  | /users/{userId}/income\n  | /users/{userId}/expenses\n  by app: min(users_created, 1_000)/1d fixed\n"), "{out}");
+    assert!(
+        out.contains(
+            "summaries: POST /users/{userId}/affordability\n\
+             \x20             | /users/{userId}/income\n\
+             \x20             | /users/{userId}/expenses\n\
+             \x20             by app: min(users_created, 1_000)/1d fixed\n"
+        ),
+        "{out}"
+    );
+    // Rules too long for one line, with two paths, in a table: the paths
+    // on the first line, the name column kept, and the key and rates on the
+    // next line, clear of the name column.
+    let text = std::fs::read_to_string("policies/finch.rl").unwrap();
+    let out = format_source(&Source::new("p.rl", text.as_str())).unwrap();
+    assert!(
+        out.contains(
+            "app_documents:          GET /employer/documents | /employer/documents/{id}\n\
+             \x20                         by client_id: 20/1m sliding\n"
+        ),
+        "{out}"
+    );
+}
+
+/// The vendor policies are in the canonical layout.
+#[test]
+fn vendor_policies_are_formatted() {
+    for path in inputs().iter().filter(|p| p.starts_with("policies")) {
+        let text = std::fs::read_to_string(path).unwrap();
+        let out = format_source(&Source::new("p.rl", text.as_str())).unwrap();
+        assert!(
+            out == text,
+            "{} is not as `rlc fmt` writes it",
+            path.display()
+        );
+    }
 }
 
 #[test]

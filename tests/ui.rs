@@ -146,3 +146,189 @@ fn every_code_is_documented() {
         );
     }
 }
+
+/// The words of the grammar's `keyword` rule, read from the grammar itself
+/// so that a keyword added there is tested here without a second list.
+fn grammar_keywords() -> Vec<String> {
+    let grammar = std::fs::read_to_string("grammar/rl.pest").unwrap();
+    let start = grammar.find("\nkeyword = @{").expect("a `keyword` rule");
+    let body = &grammar[start..];
+    let body = &body[..body.find("~ !ident_char").unwrap()];
+    let words: Vec<String> = body
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    assert!(words.len() >= 30, "{words:?}");
+    words
+}
+
+/// Every keyword used as a rule name is named as such, with the keyword
+/// underlined and a rename suggested; other names get the same treatment.
+#[test]
+fn every_keyword_as_a_rule_name() {
+    for kw in grammar_keywords() {
+        for text in [
+            format!("input key\n{kw}: ANY /** by key: 10/1s\n"),
+            format!("input key\n  {kw} : GET /x: 1/1s\nGET /y: 1/1s\n"),
+            format!("input key\nwhen key {{ {kw}: GET /x: 1/1s }}\n"),
+        ] {
+            let source = Source::new("t.rl", text.clone());
+            let (_, diags) = compile_source(&source);
+            let d = diags.iter().next().unwrap();
+            assert_eq!(d.code, codes::KEYWORD_AS_NAME, "{text:?}: {}", d.message);
+            assert_eq!(&text[d.span.start..d.span.end], kw, "{text:?}");
+            assert_eq!(
+                d.message,
+                format!("`{kw}` is a keyword and cannot name a rule")
+            );
+            assert!(
+                d.help.as_deref().unwrap().contains(&format!("`{kw}_rule`")),
+                "{:?}",
+                d.help
+            );
+        }
+    }
+    for (text, kw, what) in [
+        ("input key, fixed\n", "fixed", "an attribute"),
+        (
+            "input key\nGET /x by key&bucket: 1/1s\n",
+            "bucket",
+            "an attribute",
+        ),
+        (
+            "input key\nGET /x by key | min: 1/1s\n",
+            "min",
+            "an attribute",
+        ),
+        (
+            "input a\nGET /x when not block: 1/1s\n",
+            "block",
+            "an attribute",
+        ),
+        ("policy when\n", "when", "the policy"),
+        (
+            "input k\ncounter per = GET /x by k per 1h\n",
+            "per",
+            "a counter",
+        ),
+        ("response status { status 429 }\n", "status", "a response"),
+        ("headers on { \"A\" = \"b\" }\n", "on", "a header set"),
+        ("default respond shadow\n", "shadow", "a response"),
+    ] {
+        let source = Source::new("t.rl", text);
+        let (_, diags) = compile_source(&source);
+        let d = diags.iter().next().unwrap();
+        assert_eq!(d.code, codes::KEYWORD_AS_NAME, "{text:?}: {}", d.message);
+        assert_eq!(&text[d.span.start..d.span.end], kw, "{text:?}");
+        assert_eq!(
+            d.message,
+            format!("`{kw}` is a keyword and cannot name {what}")
+        );
+    }
+    // A missing name after a keyword is not a keyword used as a name.
+    for text in [
+        "input key\nGET /x by key: 1/1s respond",
+        "input key\nGET /x by key: 1/1s fixed\n  bogus\n",
+        "default respond",
+        "input key\nGET /x by",
+    ] {
+        let (_, diags) = compile_source(&Source::new("t.rl", text));
+        let d = diags.iter().next().unwrap();
+        assert_eq!(d.code, codes::SYNTAX, "{text:?}: {}", d.message);
+    }
+}
+
+/// docs/language.md lists every keyword.
+#[test]
+fn every_keyword_is_documented() {
+    let doc = std::fs::read_to_string("docs/language.md").unwrap();
+    let section = &doc[doc.find("## Names and keywords").unwrap()..];
+    let section = &section[..3 + section[3..].find("\n## ").unwrap()];
+    for kw in grammar_keywords() {
+        assert!(
+            section.contains(&format!("`{kw}`")),
+            "docs/language.md does not list `{kw}`"
+        );
+    }
+}
+
+#[test]
+fn structure_of_an_option_between_windows() {
+    let text = "input key\nr: ANY /** by key: 25/1m fixed, 40/1h sliding\n";
+    let source = Source::new("t.rl", text);
+    let (table, diags) = compile_source(&source);
+    assert!(table.is_none());
+    assert_eq!(diags.len(), 1);
+    let d = diags.iter().next().unwrap();
+    assert_eq!(d.code, codes::OPTION_BETWEEN_WINDOWS);
+    assert_eq!(&text[d.span.start..d.span.end], "fixed");
+    assert_eq!(
+        d.message,
+        "an algorithm applies to the whole rule, not to one window"
+    );
+    let (span, label) = &d.related[0];
+    assert_eq!(
+        (&text[span.start..span.end], label.as_str()),
+        (",", "another window follows")
+    );
+    assert_eq!(
+        d.help.as_deref(),
+        Some(
+            "write one algorithm after the last window, `25/1m, 40/1h fixed`, \
+             or one rule per window, `25/1m fixed` and `40/1h sliding`"
+        )
+    );
+    // The first form the help gives compiles.
+    let fixed = "input key\nr: ANY /** by key: 25/1m, 40/1h fixed\n";
+    assert!(compile_source(&Source::new("t.rl", fixed)).0.is_some());
+
+    // Other options, and windows alike.
+    let text = "input key\nGET /x by key: 5/1s bucket burst 3, 50/1m bucket burst 3\n";
+    let (_, diags) = compile_source(&Source::new("t.rl", text));
+    let d = diags.iter().next().unwrap();
+    assert_eq!(d.code, codes::OPTION_BETWEEN_WINDOWS);
+    assert_eq!(
+        d.help.as_deref(),
+        Some("write the algorithm once, after the last window: `5/1s, 50/1m bucket burst 3`")
+    );
+    // A derived limit holds a comma of its own.
+    let text = "input k\ncounter c = ANY /** by k per 1d\n\
+                GET /x by k: min(c, 1000)/1d fixed, 100/1m sliding\n";
+    let (_, diags) = compile_source(&Source::new("t.rl", text));
+    let d = diags.iter().next().unwrap();
+    assert_eq!(d.code, codes::OPTION_BETWEEN_WINDOWS);
+    assert_eq!(&text[d.span.start..d.span.end], "fixed");
+    assert_eq!(
+        d.help.as_deref(),
+        Some(
+            "write one algorithm after the last window, `min(c, 1000)/1d, 100/1m fixed`, \
+             or one rule per window, `min(c, 1000)/1d fixed` and `100/1m sliding`"
+        )
+    );
+    let text = "input key\nGET /x by key: 5/1s block 1m, 50/1m\n";
+    let (_, diags) = compile_source(&Source::new("t.rl", text));
+    let d = diags.iter().next().unwrap();
+    assert_eq!(d.code, codes::OPTION_BETWEEN_WINDOWS);
+    assert_eq!(&text[d.span.start..d.span.end], "block");
+    assert_eq!(
+        d.message,
+        "options apply to the whole rule, not to one window"
+    );
+}
+
+/// A `,` after something that is not a rule's options is left to the
+/// generic message.
+#[test]
+fn option_between_windows_only_after_options() {
+    for text in [
+        "input k\nGET /y: 1/1s\ncounter c = GET /x by k per 1m fixed, 5/1s\n",
+        "input k\nGET /x by k: 1/1s fixed, bogus\n",
+        "input k\nGET /x by k per 1s fixed, 2/1m\n",
+    ] {
+        let (_, diags) = compile_source(&Source::new("t.rl", text));
+        let d = diags.iter().next().unwrap();
+        assert_eq!(d.code, codes::SYNTAX, "{text:?}: {}", d.message);
+    }
+}

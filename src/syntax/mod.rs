@@ -5,6 +5,7 @@
 //! expected in words, not grammar rule names. Entry point: [`parse`].
 
 pub mod ast;
+mod hint;
 
 use crate::diag::{codes, Diagnostic, Diagnostics};
 use crate::source::{Source, Span};
@@ -346,6 +347,9 @@ fn convert_error(text: &str, base: usize, e: &pest::error::Error<Rule>) -> Diagn
     let mut seen = std::collections::HashSet::new();
     expected.retain(|x| seen.insert(x.clone()));
     let refs: Vec<&str> = expected.iter().map(String::as_str).collect();
+    if let Some(d) = hint::recognise(text, pos, &refs) {
+        return d;
+    }
     let message = if refs.is_empty() {
         format!("unexpected {}", found.0)
     } else {
