@@ -39,7 +39,9 @@ const POLICIES: &[&str] = &[
 ];
 
 const PATHS: &[&str] = &["/", "/items", "/items/7", "/items/7/parts", "/other/x?q=1"];
-const METHODS: &[&str] = &["GET", "POST", "DELETE", "PATCH"];
+// With odd spellings: lower case is the method, a trailing NUL or an
+// unknown name is not (it matches only `ANY` rules).
+const METHODS: &[&str] = &["GET", "POST", "DELETE", "PATCH", "get", "GET\0", "PURGE"];
 const KEYS: &[&str] = &["key_prod_1", "key_test_2", "legacy3", "42"];
 
 #[derive(Clone, Debug)]

@@ -2121,12 +2121,13 @@ fn method_bit(method: &str) -> u16 {
     const DELETE: u64 = word(b"DELETE");
     let m = method.as_bytes();
     if m.len() <= 8 {
-        match word(m) {
-            GET => return b[0],
-            POST => return b[1],
-            PUT => return b[2],
-            PATCH => return b[3],
-            DELETE => return b[4],
+        // With the length: `word` pads with zeros, and "GET\0" is not GET.
+        match (word(m), m.len()) {
+            (GET, 3) => return b[0],
+            (POST, 4) => return b[1],
+            (PUT, 3) => return b[2],
+            (PATCH, 5) => return b[3],
+            (DELETE, 6) => return b[4],
             _ => {}
         }
     }
