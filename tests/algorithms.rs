@@ -216,6 +216,27 @@ fn derived_limit_reads_the_counter() {
 }
 
 #[test]
+fn a_derived_limit_reads_the_latest_window_when_time_goes_back() {
+    let l = limiter(
+        "input k\ncounter made = POST /users by k per 1d\nPOST /reports by k: min(made, 1000)/1d fixed\n",
+    );
+    let day = T0 - T0 % (86_400 * S);
+    let report = || Request::new("POST", "/reports").attr("k", "a");
+    let user = || Request::new("POST", "/users").attr("k", "a");
+    // Two users on day D, one just after midnight of D + 1.
+    assert!(l.check_at(&user(), day + 10 * S).allowed());
+    assert!(l.check_at(&user(), day + 10 * S).allowed());
+    assert!(l.check_at(&user(), day + 86_400 * S + S / 2).allowed());
+    // The clock steps back into day D: the counter reads as the latest day
+    // seen (one user), never as a huge count capped at 1000.
+    let back = day + 86_400 * S - S;
+    let admitted = (0..20)
+        .filter(|_| l.check_at(&report(), back).allowed())
+        .count();
+    assert!(admitted <= 2, "{admitted} reports admitted on 2 users");
+}
+
+#[test]
 fn calendar_month_windows() {
     let l = limiter("input k\nGET /x by k: 2/1mo fixed\n");
     // 2024-02-29T23:59:59Z and 2024-03-01T00:00:00Z.

@@ -2296,7 +2296,16 @@ fn fixed_window(period: Period, window_ns: u64, now: u64) -> (u64, u64) {
 
 fn counter_value(period: Period, window_ns: u64, stride: u64, v: u64, now: u64) -> u64 {
     let (k, _) = fixed_window(period, window_ns, now);
-    v.saturating_sub(k.saturating_mul(stride))
+    let base = k.saturating_mul(stride);
+    match v.checked_sub(base) {
+        // Counted in an earlier window: nothing in this one yet.
+        None => 0,
+        // Counted in a later window (time went back): its count, as for
+        // the latest time seen; reading `v - base` would be at least a
+        // whole stride and lift a derived limit to its cap.
+        Some(c) if stride > 0 && c >= stride => v % stride,
+        Some(c) => c,
+    }
 }
 
 /// The word a window's CAS compares against.
