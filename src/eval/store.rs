@@ -24,7 +24,19 @@
 //!   as fresh, so it can be handed to another key by one CAS on its tag, with
 //!   no need to clear its words;
 //! * a live entry is touched at most once per tick (one CAS), which also
-//!   fences it against being reclaimed while in use.
+//!   fences it against being reclaimed while in use; a touch never moves
+//!   the tick back (a clock stepped back by up to about 13 days leaves the
+//!   later tick), so an entry cannot look idle while its windows still run;
+//! * a thread that loses the race for an expired entry (most often to
+//!   another thread creating the same new key) probes once more before
+//!   calling the store full.
+//!
+//! Known limit: `Limiter::settle` writes to the words a decision was given.
+//! A request that outlasts its group's horizon without the key being
+//! touched meanwhile may find the entry handed to another key; a refund is
+//! then capped to nothing (buckets) or dropped (a window that moved on),
+//! and an extra charge lands on the other key, which errs on the side of
+//! rejecting.
 //!
 //! When the probe sequence holds neither the key, nor an empty slot, nor an
 //! expired entry, the store is full for that key and [`Lookup::Full`] is
@@ -158,6 +170,21 @@ fn tick(now: u64) -> u64 {
     (now >> TICK_SHIFT) & TICK_MASK
 }
 
+/// Ticks a tag may be ahead of the clock and still be taken for time that
+/// went back (2^20 ticks, about 13 days), rather than for a tick that
+/// wrapped around (2^24 ticks, about 208 days).
+const BACK_TICKS: u64 = 1 << 20;
+
+/// True when a touch at `now_tick` should write its tick over `touched`:
+/// not when the tag is already ahead, which is the clock going back (an NTP
+/// step). Writing the older tick would make the entry look idle early and
+/// let another key reclaim it while this one still counts in it.
+#[inline]
+fn moves_forward(touched: u64, now_tick: u64) -> bool {
+    let ahead = touched.wrapping_sub(now_tick) & TICK_MASK;
+    ahead == 0 || ahead >= BACK_TICKS
+}
+
 /// True when a tag touched at `touched` is idle for longer than `horizon`
 /// ticks at `now`. A touch in the future (time went backwards) is live.
 fn expired(touched: u64, now_tick: u64, horizon: u64) -> bool {
@@ -211,6 +238,18 @@ impl Table {
     /// [`Store::entry`] in one group's table: the whole probe.
     #[inline(never)]
     fn entry(&self, hash: u64, now: u64, create: bool) -> Lookup<'_> {
+        // `None`: another thread took the expired entry this one meant to
+        // reclaim, most often for the same new key, which a second probe
+        // finds (or another entry to reclaim). A store that is really full
+        // is probed once.
+        self.probe(hash, now, create)
+            .or_else(|| self.probe(hash, now, create))
+            .unwrap_or(Lookup::Full)
+    }
+
+    /// One probe of the key's windows; `None` when it lost the race for the
+    /// entry it would reclaim.
+    fn probe(&self, hash: u64, now: u64, create: bool) -> Option<Lookup<'_>> {
         let t = self;
         // The first home comes from the hash's high bits, the fingerprint
         // from its low 40 bits (never 0).
@@ -226,11 +265,12 @@ impl Table {
             // falls through to the full probe, which looks again.
             if tag >> TICK_BITS == fp
                 && (tag & TICK_MASK == now_tick
+                    || !moves_forward(tag & TICK_MASK, now_tick)
                     || tag_cell
                         .compare_exchange(tag, mine, Ordering::AcqRel, Ordering::Relaxed)
                         .is_ok())
             {
-                return Lookup::Found(words(home));
+                return Some(Lookup::Found(words(home)));
             }
         }
         let mut reclaim: Option<(usize, u64)> = None;
@@ -250,7 +290,7 @@ impl Table {
                 loop {
                     if tag == 0 {
                         if !create {
-                            return Lookup::Absent;
+                            return Some(Lookup::Absent);
                         }
                         match tag_cell.compare_exchange(
                             0,
@@ -258,14 +298,14 @@ impl Table {
                             Ordering::AcqRel,
                             Ordering::Acquire,
                         ) {
-                            Ok(_) => return Lookup::Found(words(i)),
+                            Ok(_) => return Some(Lookup::Found(words(i))),
                             // Someone claimed it first: look at what they wrote.
                             Err(now_there) => tag = now_there,
                         }
                         continue;
                     }
                     if tag >> TICK_BITS == fp {
-                        if tag & TICK_MASK != now_tick {
+                        if tag & TICK_MASK != now_tick && moves_forward(tag & TICK_MASK, now_tick) {
                             // Touch. Losing the race means someone else
                             // touched, or reclaimed the entry for another
                             // key: look at what is there now.
@@ -279,7 +319,7 @@ impl Table {
                                 continue;
                             }
                         }
-                        return Lookup::Found(words(i));
+                        return Some(Lookup::Found(words(i)));
                     }
                     if reclaim.is_none()
                         && expired(tag & TICK_MASK, now_tick, t.horizon_ticks)
@@ -294,17 +334,70 @@ impl Table {
             }
         }
         if !create {
-            return Lookup::Absent;
+            return Some(Lookup::Absent);
         }
-        if let Some((i, old)) = reclaim {
-            let tag_cell = &t.cells[i * t.stride];
-            if tag_cell
+        match reclaim {
+            Some((i, old)) => t.cells[i * t.stride]
                 .compare_exchange(old, mine, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                return Lookup::Found(words(i));
-            }
+                .ok()
+                .map(|_| Lookup::Found(words(i))),
+            None => Some(Lookup::Full),
         }
-        Lookup::Full
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+    const T: u64 = 1_700_000_000 * S;
+
+    fn store(text: &str) -> MemoryStore {
+        let policy = crate::Policy::from_str("s.rl", text).unwrap();
+        MemoryStore::new(&policy.table(), PROBE)
+    }
+
+    /// The tick in a key's tag (the key sits at its first home here).
+    fn touched(s: &MemoryStore, hash: u64) -> u64 {
+        let t = &s.tables[0];
+        t.cells[scale(hash, t.slots) * t.stride].load(Ordering::Relaxed) & TICK_MASK
+    }
+
+    #[test]
+    fn a_touch_never_moves_a_tag_back() {
+        let s = store("input k\nGET /x by k: 1/1h fixed\n");
+        let h = 0x1234_5678_9abc_def1;
+        assert!(matches!(s.entry(GroupId(0), h, T, true), Lookup::Found(_)));
+        assert_eq!(touched(&s, h), tick(T));
+        // The clock steps back two hours (NTP): the tag keeps its later
+        // tick, so the entry does not look idle an hour early, when the
+        // key's window is still running and another key could reclaim it.
+        assert!(matches!(
+            s.entry(GroupId(0), h, T - 7200 * S, true),
+            Lookup::Found(_)
+        ));
+        assert_eq!(touched(&s, h), tick(T));
+        assert!(!expired(
+            touched(&s, h),
+            tick(T - 3600 * S + 10 * S),
+            s.tables[0].horizon_ticks
+        ));
+        // Forward, it moves as before.
+        assert!(matches!(
+            s.entry(GroupId(0), h, T + 10 * S, true),
+            Lookup::Found(_)
+        ));
+        assert_eq!(touched(&s, h), tick(T + 10 * S));
+        // Idle 150 days: the 24-bit tick wrapped past half its range, so
+        // the tag reads as far ahead, more than a clock step would be; the
+        // touch writes the current tick.
+        let later = T + 150 * 86_400 * S;
+        assert!(matches!(
+            s.entry(GroupId(0), h, later, true),
+            Lookup::Found(_)
+        ));
+        assert_eq!(touched(&s, h), tick(later));
     }
 }
