@@ -355,6 +355,8 @@ pub struct RouteIndex {
 
 #[derive(Debug, Default, Serialize)]
 struct RouteNode {
+    /// Written in key order: `rlc compile` prints the same bytes each run.
+    #[serde(serialize_with = "sorted")]
     literal: HashMap<String, u32, ahash::RandomState>,
     /// The first few literal children again, scanned instead of hashed.
     #[serde(skip)]
@@ -362,6 +364,15 @@ struct RouteNode {
     any_segment: Option<u32>,
     here: Vec<(Target, MethodSet)>,
     rest: Vec<(Target, MethodSet)>,
+}
+
+/// A map serialized with its keys in order (a hash map's own order changes
+/// with every process's random seed).
+fn sorted<S: serde::Serializer>(
+    map: &HashMap<String, u32, ahash::RandomState>,
+    ser: S,
+) -> Result<S::Ok, S::Error> {
+    ser.collect_map(map.iter().collect::<std::collections::BTreeMap<_, _>>())
 }
 
 impl RouteIndex {

@@ -289,3 +289,17 @@ fn compile_prints_the_table_as_json() {
     let out = rlc(&["compile", "tests/ui/zero_limit.rl"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn compile_prints_the_same_bytes_every_run() {
+    // Each process seeds its hash maps anew: the route trie's literal
+    // children must still come out in one order.
+    for p in ["policies/basis-theory.rl", "policies/finch.rl"] {
+        let runs: Vec<Vec<u8>> = (0..4).map(|_| rlc(&["compile", p]).stdout).collect();
+        assert!(!runs[0].is_empty(), "{p}");
+        assert!(
+            runs.iter().all(|r| *r == runs[0]),
+            "{p}: output differs between runs"
+        );
+    }
+}
