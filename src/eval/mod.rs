@@ -2301,9 +2301,11 @@ fn counter_value(period: Period, window_ns: u64, stride: u64, v: u64, now: u64) 
         // Counted in an earlier window: nothing in this one yet.
         None => 0,
         // Counted in a later window (time went back): its count, as for
-        // the latest time seen; reading `v - base` would be at least a
-        // whole stride and lift a derived limit to its cap.
-        Some(c) if stride > 0 && c >= stride => v % stride,
+        // the latest time seen; reading `v - base` would be more than a
+        // whole stride and lift a derived limit to its cap. (`base +
+        // stride` itself is this window full. A later word at a multiple of
+        // the stride reads as 0, the lower of its two readings.)
+        Some(c) if stride > 0 && c > stride => v % stride,
         Some(c) => c,
     }
 }
