@@ -249,6 +249,39 @@ fn a_bucket_refund_is_only_what_has_not_drained_yet() {
 }
 
 #[test]
+fn settle_at_measures_a_bucket_refund_at_the_given_time() {
+    // A caller deciding on its own times, with a clock it never moves.
+    let l = limiter("input key\nPOST /gen by key: 10/10s bucket\n");
+    let r = |c| Request::new("POST", "/gen").attr("key", "k").cost(c);
+    let mut d = l.check_at(&r(10), T0);
+    assert!(d.allowed());
+    let later = T0 + 20 * S;
+    assert_eq!(
+        (0..10)
+            .filter(|_| l.check_at(&r(1), later).allowed())
+            .count(),
+        10
+    );
+    // At `later` the first request's debt has drained: nothing to hand back.
+    l.settle_at(&mut d, 0, later);
+    assert!(!l.check_at(&r(1), later).allowed());
+    // A capped refund is remembered: cost 10, 4 s drained, settled at 2
+    // hands back 6 (not 8); settled at 10 again, it charges those 6 back,
+    // not 8, leaving room for 4.
+    let t1 = T0 + 1000 * S;
+    let mut e = l.check_at(&r(10), t1);
+    assert!(e.allowed());
+    l.settle_at(&mut e, 2, t1 + 4 * S);
+    l.settle_at(&mut e, 10, t1 + 4 * S);
+    assert_eq!(
+        (0..10)
+            .filter(|_| l.check_at(&r(1), t1 + 4 * S).allowed())
+            .count(),
+        4
+    );
+}
+
+#[test]
 fn settle_in_replay_and_cost_from_an_attribute() {
     let l = limiter("input k, tokens\nANY /** by k: 100/1h fixed cost tokens\n");
     let at = T0 / S;

@@ -105,7 +105,12 @@ impl TscClock {
     #[cold]
     #[inline(never)]
     fn sync(&self, elapsed: u64) -> u64 {
-        let offset = SystemClock.now().saturating_sub(elapsed);
+        // The counter read after the system clock: a thread descheduled
+        // between the two reads anchors behind, not ahead (ahead, every
+        // read until the next anchoring would be early: windows would roll
+        // and buckets refill before their time).
+        let wall = SystemClock.now();
+        let offset = wall.saturating_sub(self.elapsed().max(elapsed));
         self.offset.store(offset, Ordering::Relaxed);
         self.next_sync
             .store(elapsed.saturating_add(self.interval), Ordering::Relaxed);

@@ -1237,9 +1237,25 @@ impl<C: Clock, S: Store> Limiter<C, S> {
     /// Settles an admitted decision with the request's actual cost: every
     /// window it charged is refunded or charged the difference. Windows that
     /// have moved on since are left as they are (a refund there is lost,
-    /// which errs on the side of rejecting). Settling twice applies the
-    /// second difference too: the decision remembers what it charged.
+    /// which errs on the side of rejecting). A bucket hands back at most
+    /// what of the request's emission is still ahead of the clock: the part
+    /// that drained was room for later requests already. (When other
+    /// requests of the same key were refunded in between, this request's
+    /// emission moved earlier than the decision remembers, and part of a
+    /// refund can still be room that was used; the cap bounds it.) Settling
+    /// twice applies the second difference too: the decision remembers what
+    /// it charged and what was handed back. Slots released already are not
+    /// taken again.
     pub fn settle(&self, d: &mut Decision<'_>, actual_cost: u64) {
+        self.settle_at(d, actual_cost, self.clock.now());
+    }
+
+    /// [`Limiter::settle`] at `now` (ns since the epoch), for callers that
+    /// decide with [`Limiter::check_at`] on their own times: a bucket's
+    /// refund is measured against the later of `now` and the decision's
+    /// time.
+    pub fn settle_at(&self, d: &mut Decision<'_>, actual_cost: u64, now: u64) {
+        let settled_at = now;
         if !d.allowed {
             return;
         }
@@ -1287,7 +1303,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         // A bucket hands back only what of this request's emission is still
         // ahead of the present: the part already drained has been available
         // to later requests, and refunding it would admit them twice.
-        let present = self.clock.now().max(now);
+        let present = settled_at.max(now);
         for c in d
             .charges
             .iter_mut()
@@ -1311,10 +1327,16 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                     .saturating_mul(w.emission_ns)
                     .min(charged.saturating_sub(present))
             };
+            // What stays charged: for a bucket whose refund was capped, the
+            // cost less the units handed back (rounded up, so that a later
+            // settle errs on the side of rejecting).
+            let mut now_charged = actual_cost;
             if w.algorithm == Algorithm::Bucket && w.period != Period::Concurrent {
                 c.new = if more {
                     charged.saturating_add(bucket_ns)
                 } else {
+                    let units = bucket_ns.div_ceil(w.emission_ns.max(1)).min(delta);
+                    now_charged = c.cost - units;
                     charged.saturating_sub(bucket_ns)
                 };
             }
@@ -1365,7 +1387,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                         }
                     },
                 });
-            c.cost = actual_cost;
+            c.cost = now_charged;
         }
     }
 
