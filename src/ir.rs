@@ -1602,10 +1602,9 @@ impl Lower {
         for g in &k.groups {
             let mut group = Vec::new();
             for a in g {
-                if self.input_ix.contains_key(&a.name) {
-                    group.extend(self.attr(a));
-                    continue;
-                }
+                // A `{param}` of the rule's paths is the key even when an
+                // input has the same name: the request's attribute never
+                // overrides the path (docs/language.md).
                 let positions: Vec<Option<usize>> = paths
                     .iter()
                     .map(|p| {

@@ -166,6 +166,24 @@ fn path_parameters_as_keys_limit_each_object() {
     assert!(d.allowed());
 }
 
+#[test]
+fn a_path_parameter_key_wins_over_an_input_of_the_same_name() {
+    // `doc` is also declared as an input: the key is still the path's
+    // `{doc}`, and a request attribute named `doc` changes nothing.
+    let l = limiter("input doc\nPATCH /v1/docs/{doc} by doc: 1/1m\n");
+    let r = |path: &'static str| Request::new("PATCH", path);
+    assert!(l.check_at(&r("/v1/docs/a"), T0).allowed());
+    let d = l.check_at(&r("/v1/docs/a"), T0);
+    assert!(!d.allowed(), "one per document, without any attribute");
+    assert!(d.rule().is_some());
+    assert!(l.check_at(&r("/v1/docs/b").attr("doc", "x"), T0).allowed());
+    assert!(
+        l.check_at(&r("/v1/docs/c").attr("doc", "x"), T0).allowed(),
+        "two documents, two counters, whatever the attribute says"
+    );
+    assert!(!l.check_at(&r("/v1/docs/c").attr("doc", "y"), T0).allowed());
+}
+
 // ---------------------------------------------------------------- settle
 
 #[test]
