@@ -272,19 +272,53 @@ pub struct Decision<'t> {
     reason: Option<Reason>,
     retry_after_ns: Option<u64>,
     now: u64,
+    figures: Figures<'t>,
+}
+
+/// What a decision reports of its windows, and the words it charged.
+// Not boxed: the evaluator allocates nothing per decision (tests/alloc.rs).
+#[allow(clippy::large_enum_variant)]
+enum Figures<'t> {
+    /// The one bucket or fixed window of a one-window decision: its figures
+    /// are computed when first asked, into the cell, so that a request
+    /// whose headers are never rendered does not pay for them (and the
+    /// decision is built and dropped with a few words).
+    Lazy(LazyWindow<'t>, std::sync::OnceLock<WindowReport>),
+    /// Figures computed at the decision.
+    Eager(Eager<'t>),
+}
+
+struct Eager<'t> {
+    /// The reported window, an index into `windows`.
     window: usize,
     windows: SmallVec<[WindowReport; 4]>,
-    /// When set (and `windows` is empty), the one reported window's figures
-    /// are computed from it when first asked, into `cell`: a request whose
-    /// headers are never rendered does not pay for them.
-    lazy: Option<LazyWindow<'t>>,
-    cell: std::sync::OnceLock<WindowReport>,
     /// Out of line: most decisions have none.
     shadow: Option<Box<Shadow>>,
     charges: SmallVec<[Charge<'t>; 6]>,
     /// True when `charges` hold concurrency slots (so that dropping an
     /// ordinary decision costs one test).
     holds: bool,
+}
+
+impl<'t> Eager<'t> {
+    /// Figures that charge nothing `settle` or a drop would touch.
+    #[inline(always)]
+    fn reported(window: usize, windows: SmallVec<[WindowReport; 4]>) -> Self {
+        Eager {
+            window,
+            windows,
+            shadow: None,
+            charges: SmallVec::new(),
+            holds: false,
+        }
+    }
+}
+
+impl<'t> Figures<'t> {
+    #[inline(always)]
+    fn lazy(l: LazyWindow<'t>) -> Self {
+        Figures::Lazy(l, std::sync::OnceLock::new())
+    }
 }
 
 /// What a bucket or fixed window's figures are computed from: the state
@@ -333,7 +367,7 @@ impl std::fmt::Debug for Decision<'_> {
             .field("reason", &self.reason)
             .field("retry_after_ns", &self.retry_after_ns)
             .field("windows", &self.windows())
-            .field("shadow", &self.shadow)
+            .field("shadow", &self.shadow())
             .finish()
     }
 }
@@ -341,7 +375,7 @@ impl std::fmt::Debug for Decision<'_> {
 impl Drop for Decision<'_> {
     #[inline]
     fn drop(&mut self) {
-        if self.holds {
+        if let Figures::Eager(Eager { holds: true, .. }) = self.figures {
             self.release();
         }
     }
@@ -394,15 +428,18 @@ impl<'t> Decision<'t> {
 
     /// Figures of every window of the reported rule.
     pub fn windows(&self) -> &[WindowReport] {
-        match &self.lazy {
-            Some(l) => std::slice::from_ref(self.cell.get_or_init(|| l.report(self.now))),
-            None => &self.windows,
+        match &self.figures {
+            Figures::Lazy(l, cell) => std::slice::from_ref(cell.get_or_init(|| l.report(self.now))),
+            Figures::Eager(e) => &e.windows,
         }
     }
 
     /// Index of the reported window in [`Decision::windows`].
     pub fn window_index(&self) -> usize {
-        self.window
+        match &self.figures {
+            Figures::Lazy(..) => 0,
+            Figures::Eager(e) => e.window,
+        }
     }
 
     /// The table it was decided on.
@@ -413,7 +450,10 @@ impl<'t> Decision<'t> {
     /// What rules in `shadow` mode would have decided; `None` when no shadow
     /// rule applies.
     pub fn shadow(&self) -> Option<&Shadow> {
-        self.shadow.as_deref()
+        match &self.figures {
+            Figures::Lazy(..) => None,
+            Figures::Eager(e) => e.shadow.as_deref(),
+        }
     }
 
     /// The id of a rule.
@@ -439,7 +479,7 @@ impl<'t> Decision<'t> {
 
     /// Concurrency slots held by this decision.
     pub fn slots_held(&self) -> u64 {
-        self.charges
+        self.charges()
             .iter()
             .filter(|c| c.window.period == Period::Concurrent)
             .map(|c| c.cost)
@@ -448,7 +488,10 @@ impl<'t> Decision<'t> {
 
     /// Releases the concurrency slots now (dropping the decision does it too).
     pub fn release(&mut self) {
-        for c in self.charges.iter_mut() {
+        let Figures::Eager(e) = &mut self.figures else {
+            return;
+        };
+        for c in e.charges.iter_mut() {
             if c.window.period == Period::Concurrent && c.cost > 0 {
                 let cost = c.cost;
                 let _ = c
@@ -459,11 +502,27 @@ impl<'t> Decision<'t> {
                 c.cost = 0;
             }
         }
-        self.holds = false;
+        e.holds = false;
+    }
+
+    /// The words it charged (none for a lazily reported window).
+    fn charges(&self) -> &[Charge<'t>] {
+        match &self.figures {
+            Figures::Lazy(..) => &[],
+            Figures::Eager(e) => &e.charges,
+        }
+    }
+
+    /// Its eager figures, to add a shadow result or charges to.
+    fn eager_mut(&mut self) -> Option<&mut Eager<'t>> {
+        match &mut self.figures {
+            Figures::Lazy(..) => None,
+            Figures::Eager(e) => Some(e),
+        }
     }
 
     pub(crate) fn reported(&self) -> (Option<RuleId>, &[WindowReport], usize) {
-        (self.rule, self.windows(), self.window)
+        (self.rule, self.windows(), self.window_index())
     }
 }
 
@@ -1064,13 +1123,13 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                                 reason: None,
                                 retry_after_ns: None,
                                 now,
-                                window: 0,
-                                lazy: report.is_none().then(|| lazy(None)),
-                                cell: std::sync::OnceLock::new(),
-                                windows,
-                                shadow: None,
-                                charges,
-                                holds: false,
+                                figures: match report {
+                                    None => Figures::lazy(lazy(None)),
+                                    Some(_) => Figures::Eager(Eager {
+                                        charges,
+                                        ..Eager::reported(0, windows)
+                                    }),
+                                },
                             };
                         }
                         Err(actual) => old = actual,
@@ -1095,13 +1154,10 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                         reason: Some(reason_of(w)),
                         retry_after_ns: retry,
                         now,
-                        window: 0,
-                        lazy: report.is_none().then(|| lazy(Some(retry))),
-                        cell: std::sync::OnceLock::new(),
-                        windows,
-                        shadow: None,
-                        charges: SmallVec::new(),
-                        holds: false,
+                        figures: match report {
+                            None => Figures::lazy(lazy(Some(retry))),
+                            Some(_) => Figures::Eager(Eager::reported(0, windows)),
+                        },
                     };
                 }
                 Judged::Reject(retry) => {
@@ -1161,14 +1217,11 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             reason: None,
             retry_after_ns: None,
             now,
-            window,
-            windows,
-            lazy: None,
-            cell: std::sync::OnceLock::new(),
-            shadow: None,
-            charges,
-            // Plain rules have no concurrency limits.
-            holds: false,
+            // Plain rules have no concurrency limits: nothing is held.
+            figures: Figures::Eager(Eager {
+                charges,
+                ..Eager::reported(window, windows)
+            }),
         }
     }
 
@@ -1260,8 +1313,12 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             return;
         }
         let now = d.now;
-        if let (true, Some(l)) = (d.charges.is_empty(), d.lazy) {
-            // The one window of a lazily reported admission.
+        if let Figures::Lazy(l, cell) = &d.figures {
+            // The one window of a lazily reported admission: its figures
+            // and its charge become eager, for this and later settles.
+            let l = *l;
+            let report = *cell.get_or_init(|| l.report(now));
+            let mut charges = SmallVec::new();
             if l.rejected.is_none() {
                 let settles = d.rule_spec().is_some_and(|r| r.cost_attr.is_none());
                 if let Some(word) = l.words.get(l.window.word as usize) {
@@ -1286,7 +1343,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                         }
                         _ => 0,
                     };
-                    d.charges.push(Charge {
+                    charges.push(Charge {
                         word,
                         window: l.window,
                         cost: l.cost,
@@ -1296,15 +1353,22 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                     });
                 }
             }
+            d.figures = Figures::Eager(Eager {
+                charges,
+                ..Eager::reported(0, smallvec::smallvec![report])
+            });
         }
+        let Figures::Eager(e) = &mut d.figures else {
+            return;
+        };
         // Slots released already (`Decision::release`) are not this
         // decision's to adjust any more.
-        let holds = d.holds;
+        let holds = e.holds;
         // A bucket hands back only what of this request's emission is still
         // ahead of the present: the part already drained has been available
         // to later requests, and refunding it would admit them twice.
         let present = settled_at.max(now);
-        for c in d
+        for c in e
             .charges
             .iter_mut()
             .filter(|c| c.settles && (holds || c.window.period != Period::Concurrent))
@@ -1531,9 +1595,8 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             }
         }
         if let Some((ti, retry, reason)) = worst {
-            let mut d = self.rejected(touches, ti, retry, reason, values, now, false);
-            d.shadow = self.shadow_box(touches, values, now);
-            return d;
+            let d = self.rejected(touches, ti, retry, reason, values, now, false);
+            return self.with_shadow(d, touches, values, now);
         }
         // Phase 2: write each window; re-judge on interference; refund on a
         // late rejection.
@@ -1548,7 +1611,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 }
                 Err(retry) => {
                     self.refund(touches, &steps[..si], now);
-                    let mut d = self.rejected(
+                    let d = self.rejected(
                         touches,
                         step.touch as usize,
                         retry,
@@ -1557,19 +1620,18 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                         now,
                         false,
                     );
-                    d.shadow = self.shadow_box(touches, values, now);
-                    return d;
+                    return self.with_shadow(d, touches, values, now);
                 }
             }
         }
         self.count(&c.counters, c.cost, now);
         let (rule, windows, window) = self.least_remaining(touches, values, now, false);
-        let mut d = self.admitted(rule, windows, window, now);
+        let mut charges: SmallVec<[Charge<'_>; 6]> = SmallVec::new();
         for s in &steps {
             let touch = &touches[s.touch as usize];
             let rule = &t.rules[touch.rule as usize];
             let w = &rule.windows[s.window as usize];
-            d.charges.push(Charge {
+            charges.push(Charge {
                 word: &touch.words[w.word as usize],
                 window: w,
                 cost: touch.cost,
@@ -1580,27 +1642,35 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         }
         // Shadow rules count as if enforced: their concurrency slots are
         // held by this decision too, and freed with it.
-        let mut held = SmallVec::new();
-        d.shadow = self
-            .shadow(touches, values, now, true, &mut held)
+        let shadow = self
+            .shadow(touches, values, now, true, &mut charges)
             .map(Box::new);
-        d.charges.extend(held);
-        d.holds = d
-            .charges
+        let holds = charges
             .iter()
             .any(|c| c.window.period == Period::Concurrent);
+        let mut d = self.admitted(rule, windows, window, now);
+        if let Some(e) = d.eager_mut() {
+            (e.charges, e.shadow, e.holds) = (charges, shadow, holds);
+        }
         d
     }
 
-    /// The shadow rules' verdict on a rejected request (nothing is counted).
-    fn shadow_box(
-        &self,
-        touches: &[Touch<'_>],
+    /// A rejection with the shadow rules' verdict on it (nothing is
+    /// counted in them).
+    fn with_shadow<'s>(
+        &'s self,
+        mut d: Decision<'s>,
+        touches: &[Touch<'s>],
         values: &[Option<&str>],
         now: u64,
-    ) -> Option<Box<Shadow>> {
-        self.shadow(touches, values, now, false, &mut SmallVec::new())
-            .map(Box::new)
+    ) -> Decision<'s> {
+        let shadow = self
+            .shadow(touches, values, now, false, &mut SmallVec::new())
+            .map(Box::new);
+        if let Some(e) = d.eager_mut() {
+            e.shadow = shadow;
+        }
+        d
     }
 
     /// Decides the shadow rules; counts in them only when `commit` (the
@@ -1875,13 +1945,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             reason: None,
             retry_after_ns: None,
             now,
-            window,
-            windows,
-            lazy: None,
-            cell: std::sync::OnceLock::new(),
-            shadow: None,
-            charges: SmallVec::new(),
-            holds: false,
+            figures: Figures::Eager(Eager::reported(window, windows)),
         }
     }
 
@@ -2008,13 +2072,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             reason: Some(reason),
             retry_after_ns: retry,
             now,
-            window,
-            windows,
-            lazy: None,
-            cell: std::sync::OnceLock::new(),
-            shadow: None,
-            charges: SmallVec::new(),
-            holds: false,
+            figures: Figures::Eager(Eager::reported(window, windows)),
         }
     }
 
@@ -2027,13 +2085,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             reason: Some(Reason::StoreFull),
             retry_after_ns: None,
             now,
-            window: 0,
-            windows: SmallVec::new(),
-            lazy: None,
-            cell: std::sync::OnceLock::new(),
-            shadow: None,
-            charges: SmallVec::new(),
-            holds: false,
+            figures: Figures::Eager(Eager::reported(0, SmallVec::new())),
         }
     }
 }
