@@ -350,8 +350,9 @@ impl LazyWindow<'_> {
         .1;
         if let Some(retry) = self.rejected {
             r.remaining = 0;
+            // On a rejection the reset is when it would be admitted.
             if let Some(x) = retry {
-                r.reset_ns = r.reset_ns.max(now.saturating_add(x));
+                r.reset_ns = now.saturating_add(x);
             }
         }
         r
@@ -1142,7 +1143,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                     if let Some(mut r) = report {
                         r.remaining = 0;
                         if let Some(x) = retry {
-                            r.reset_ns = r.reset_ns.max(now.saturating_add(x));
+                            r.reset_ns = now.saturating_add(x);
                         }
                         windows.push(r);
                     }
@@ -2056,12 +2057,12 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         }
         if let Some(w) = windows.get_mut(window) {
             w.remaining = 0;
+            // On a rejection the reset is when the request would be admitted
+            // (docs/semantics.md): for a sliding window that is sooner than
+            // the count's return to zero, for a bucket sooner than its full
+            // refill.
             if let Some(r) = retry {
-                w.reset_ns = if reason == Reason::Blocked {
-                    now.saturating_add(r)
-                } else {
-                    w.reset_ns.max(now.saturating_add(r))
-                };
+                w.reset_ns = now.saturating_add(r);
             }
         }
         Decision {
