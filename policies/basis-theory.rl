@@ -7,6 +7,8 @@
 #   app_type   "private", "public" or "management" (the key's application type)
 #   proxy_key  present on (unauthenticated / whitelabel) proxy requests
 #   host       present on requests to a custom hostname
+#   legacy     "true" when the key carries the Legacy badge in the Portal
+#              (looked up by the server, as app_type is)
 #
 # "Rate Limits will always apply to the lowest Rate available for a given
 # request": every row that matches a request applies at once, which is how
@@ -25,7 +27,7 @@
 # the Reactors table (code length, payload size, hot concurrency, timeout).
 
 policy basis_theory
-input key, ip, tenant, app_type, proxy_key, host
+input key, ip, tenant, app_type, proxy_key, host, legacy
 
 default sliding
 
@@ -75,8 +77,8 @@ proxy_host_ip: ANY /** by host&ip:      50/10s throttle
 ip_global: ANY /** by ip: 2_000/10s block 30s
 
 # Legacy Rate Limits / Legacy API Keys: "keys without _prod_ or _test_ in the
-# key", ANY ANY, "IP and API Key", 100 req / 1 m, Throttle. The alternative
-# criterion, "a Legacy badge on your API Key in an Application on the
-# Portal", is not visible in a request and so is not encoded; only the key's
-# text decides.
-legacy_key: ANY /** when key !~ "_prod_|_test_" by key&ip: 100/1m throttle
+# key or are denoted by a Legacy badge on your API Key in an Application on
+# the Portal", ANY ANY, "IP and API Key", 100 req / 1 m, Throttle. The badge
+# is not in the request: the server passes it as `legacy`, as it passes the
+# application's type.
+legacy_key: ANY /** when key !~ "_prod_|_test_" or legacy == "true" by key&ip: 100/1m throttle
