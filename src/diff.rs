@@ -6,9 +6,9 @@
 //! by their methods, paths and key; for each matched rule, which windows get
 //! stricter or looser (compared as rates N/W over the same window), which
 //! endpoints it now covers or no longer covers, and changes of key,
-//! condition, algorithm, burst, penalty, status and response; rules added
-//! and dropped; and changes of responses, header sets, counters and
-//! defaults. Entry point: [`diff`].
+//! condition, algorithm, time zone, burst, penalty, status and response;
+//! rules added and dropped; and changes of responses, header sets, counters
+//! and defaults. Entry point: [`diff`].
 
 use crate::analyze::{path_contains, Pred, Solver, Test};
 use crate::compile::{Cond, DecisionTable, Limit, RuleSpec, WindowSpec};
@@ -268,6 +268,22 @@ fn window_text(w: &WindowSpec, t: &DecisionTable) -> String {
 fn limits_text(r: &RuleSpec, t: &DecisionTable) -> String {
     let ws: Vec<String> = r.windows.iter().map(|w| window_text(w, t)).collect();
     format!("{} {}", ws.join(", "), r.algorithm.as_str())
+}
+
+/// Where a rule's fixed windows are aligned: a zone name (`UTC` without
+/// one), or the attribute naming a zone per request and its fallback.
+fn tz_text(r: &RuleSpec, t: &DecisionTable) -> String {
+    let zone =
+        r.tz.and_then(|z| z.zone)
+            .map_or("UTC", |z| z.name())
+            .to_string();
+    match r.tz.and_then(|z| z.attr) {
+        Some(a) => format!(
+            "`{}` (else {zone})",
+            t.inputs.get(a).cloned().unwrap_or_default()
+        ),
+        None => zone,
+    }
 }
 
 fn key_groups(r: &RuleSpec, t: &DecisionTable) -> Vec<Vec<String>> {
@@ -640,6 +656,22 @@ fn rule_changes(
                 }
             ),
         ));
+    }
+    // Time zone: where fixed windows (and calendar months) start. Only
+    // fixed windows have one; a change of algorithm is reported above.
+    if or.algorithm == Algorithm::Fixed && nr.algorithm == Algorithm::Fixed {
+        let (oz, nz) = (tz_text(or, ot), tz_text(nr, nt));
+        if oz != nz {
+            out.push(change(
+                "timezone",
+                Some(oz.clone()),
+                Some(nz.clone()),
+                Effect::Mixed,
+                format!(
+                    "time zone {oz} -> {nz}: fixed windows start at other instants, so a request can be admitted under one and rejected under the other"
+                ),
+            ));
+        }
     }
     if or.burst != nr.burst
         && or.algorithm == Algorithm::Bucket

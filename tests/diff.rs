@@ -238,3 +238,39 @@ fn cli_exit_codes() {
     assert_eq!(v["changed"], true);
     assert_eq!(run(&["diff", &a, &bad]).status.code(), Some(2));
 }
+
+#[test]
+fn time_zone_changes() {
+    let tokyo = "input k, tz\ndaily: GET /x by k: 10/1d fixed timezone \"Asia/Tokyo\"\n";
+    let utc = "input k, tz\ndaily: GET /x by k: 10/1d fixed\n";
+    // Days that start at other instants: some requests admitted under one
+    // policy are rejected under the other.
+    let d = compare(tokyo, utc);
+    let r = rule(&d, "daily");
+    assert_eq!(r.effect, Effect::Mixed, "{}", d.to_text());
+    assert!(
+        d.to_text().contains("time zone Asia/Tokyo -> UTC"),
+        "{}",
+        d.to_text()
+    );
+    let d = compare(utc, &utc.replace("fixed", "fixed timezone tz"));
+    assert!(
+        d.to_text().contains("time zone UTC -> `tz` (else UTC)"),
+        "{}",
+        d.to_text()
+    );
+    // `default timezone` changes every fixed rule it aligns.
+    let both = "input k, tz\na: GET /a by k: 10/1d fixed\nb: GET /b by k: 10/1d fixed\nc: GET /c by k: 10/1d\n";
+    let d = compare(
+        both,
+        &both.replace(
+            "input k, tz\n",
+            "input k, tz\ndefault timezone \"Europe/Paris\"\n",
+        ),
+    );
+    let ids: Vec<&str> = d.rules.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"], "{}", d.to_text());
+    // UTC written out is no change, and neither is an unchanged zone.
+    assert!(compare(utc, &utc.replace("fixed", "fixed timezone \"UTC\"")).is_empty());
+    assert!(compare(tokyo, tokyo).is_empty());
+}
