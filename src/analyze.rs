@@ -1152,9 +1152,12 @@ impl<'a> Cx<'a> {
                     continue;
                 }
                 let (a, b) = (&rules[i], &rules[j]);
+                // Status and response may differ: the answer, not the limit.
                 if !same_counting(a, b)
                     || a.algorithm != b.algorithm
                     || a.burst.map(|x| x.0) != b.burst.map(|x| x.0)
+                    || a.block.map(|x| x.0) != b.block.map(|x| x.0)
+                    || a.shadow != b.shadow
                     || a.matcher.methods != b.matcher.methods
                     || a.params != b.params
                     || wins[i] != wins[j]

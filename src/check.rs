@@ -48,7 +48,7 @@ pub fn check(policy: &ir::Policy) -> Diagnostics {
                     )
                     .label(format!("{e}"))
                     .help(
-                        "write the body as JSON; put string placeholders in quotes: `\"${rule}\"`",
+                        "write the body as JSON; `${rule}`, `${policy}` and `${reason}` are text, put them in quotes: `\"${rule}\"`",
                     ),
                 );
             }
@@ -57,8 +57,9 @@ pub fn check(policy: &ir::Policy) -> Diagnostics {
     diags
 }
 
-/// A template with every placeholder replaced by a sample value, to test
-/// that the result is JSON.
+/// A template with every placeholder replaced by a sample value of its kind,
+/// to test that the result is JSON: text for `${rule}`, `${policy}` and
+/// `${reason}` (so that only a quoted one passes), a number for the others.
 fn fill_sample(t: &ir::Template) -> String {
     let mut s = String::new();
     for p in &t.0 {
@@ -66,8 +67,16 @@ fn fill_sample(t: &ir::Template) -> String {
             Piece::Text(x) => s.push_str(x),
             Piece::Var { var, all } => match var {
                 Var::Rule | Var::Policy => s.push_str("sample"),
-                _ if *all => s.push_str("1,2"),
-                _ => s.push('1'),
+                Var::Reason => s.push_str("rate_limited"),
+                Var::Limit
+                | Var::Remaining
+                | Var::Used
+                | Var::Window
+                | Var::Reset
+                | Var::ResetAfter
+                | Var::RetryAfter
+                | Var::Status
+                | Var::Now => s.push_str(if *all { "1,2" } else { "1" }),
             },
         }
     }

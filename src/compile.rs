@@ -102,6 +102,32 @@ pub struct RuleSpec {
     pub span: Span,
 }
 
+impl RuleSpec {
+    /// Sets the attributes this rule's key takes from the path (`{doc}`)
+    /// to the segments at their positions in the first of its paths that
+    /// matches `segments` (a path without its query, split on `/`, empty
+    /// segments dropped). False when the rule reads path parameters and
+    /// none of its paths matches.
+    pub(crate) fn fill_params<'a>(
+        &self,
+        segments: &[&'a str],
+        values: &mut [Option<&'a str>],
+    ) -> bool {
+        if self.params.is_empty() {
+            return true;
+        }
+        let Some(pi) = self.paths.iter().position(|p| p.matches(segments)) else {
+            return false;
+        };
+        for (attr, positions) in &self.params {
+            if let Some(v) = values.get_mut(*attr) {
+                *v = positions.get(pi).and_then(|&i| segments.get(i).copied());
+            }
+        }
+        true
+    }
+}
+
 /// A limit as the evaluator computes it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "lowercase")]

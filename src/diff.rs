@@ -1,16 +1,22 @@
 //! `rlc diff`: what changes between two versions of a policy, in words.
 //!
 //! In: two compiled [`DecisionTable`]s. Out: a [`PolicyDiff`] decided on the
-//! tables, not on the text (reformatting, reordering and comments change
-//! nothing): rules are matched by name, and rules without a name (or renamed)
-//! by their methods, paths and key; for each matched rule, which windows get
-//! stricter or looser (compared as rates N/W over the same window), which
-//! endpoints it now covers or no longer covers, and changes of key,
-//! condition, algorithm, burst, penalty, status and response; rules added
+//! tables, not on the text (reformatting and comments change nothing):
+//! rules are matched by name, and rules without a name (or renamed) by their
+//! methods, paths and key; for each matched rule, which windows get stricter
+//! or looser (compared as rates N/W over the same window), which endpoints
+//! it now covers or no longer covers, and changes of key, condition,
+//! algorithm, time zone, burst, penalty, status and response; rules added
 //! and dropped; and changes of responses, header sets, counters and
 //! defaults. Entry point: [`diff`].
+//!
+//! Rule order counts only where it breaks a tie: when two rules reject a
+//! request with the same retry-after (or admit it with the same remaining),
+//! the first in the file is reported. Two rules that swapped places are a
+//! change when one request can match both and they answer differently
+//! (rejection status or response); other reorderings change nothing.
 
-use crate::analyze::{path_contains, Pred, Solver, Test};
+use crate::analyze::{path_contains, paths_overlap, Pred, Solver, Test};
 use crate::compile::{Cond, DecisionTable, Limit, RuleSpec, WindowSpec};
 use crate::ir::{Algorithm, Period};
 use serde::Serialize;
@@ -270,6 +276,22 @@ fn limits_text(r: &RuleSpec, t: &DecisionTable) -> String {
     format!("{} {}", ws.join(", "), r.algorithm.as_str())
 }
 
+/// Where a rule's fixed windows are aligned: a zone name (`UTC` without
+/// one), or the attribute naming a zone per request and its fallback.
+fn tz_text(r: &RuleSpec, t: &DecisionTable) -> String {
+    let zone =
+        r.tz.and_then(|z| z.zone)
+            .map_or("UTC", |z| z.name())
+            .to_string();
+    match r.tz.and_then(|z| z.attr) {
+        Some(a) => format!(
+            "`{}` (else {zone})",
+            t.inputs.get(a).cloned().unwrap_or_default()
+        ),
+        None => zone,
+    }
+}
+
 fn key_groups(r: &RuleSpec, t: &DecisionTable) -> Vec<Vec<String>> {
     r.groups
         .iter()
@@ -417,6 +439,7 @@ pub fn diff(old: &DecisionTable, new: &DecisionTable) -> PolicyDiff {
             pair.1 = Some(oi);
         }
     }
+    let mut moved = order_changes(new, &pairs, &mut solver);
     let mut rules = Vec::new();
     for (ni, oi) in pairs {
         let Some(nr) = new.rules.get(ni) else {
@@ -434,7 +457,10 @@ pub fn diff(old: &DecisionTable, new: &DecisionTable) -> PolicyDiff {
                 changes: Vec::new(),
             }),
             Some(or) => {
-                let changes = rule_changes(or, old, nr, new, &mut solver);
+                let mut changes = rule_changes(or, old, nr, new, &mut solver);
+                if let Some(m) = moved.get_mut(ni) {
+                    changes.append(m);
+                }
                 let renamed = or.id != nr.id && !(unnamed(or) && unnamed(nr));
                 if changes.is_empty() && !renamed {
                     continue;
@@ -473,6 +499,81 @@ pub fn diff(old: &DecisionTable, new: &DecisionTable) -> PolicyDiff {
         rules,
         policy: policy_changes(old, new),
     }
+}
+
+/// The rule's response, its own or the policy default, by name.
+fn response_name(r: &RuleSpec, t: &DecisionTable) -> Option<String> {
+    r.response
+        .or(t.default_response)
+        .and_then(|i| t.responses.get(i))
+        .map(|x| x.name.clone())
+}
+
+/// Reorderings that can change an answer, by the new index of the rule now
+/// first of each pair. File order breaks ties (the rejection with the
+/// largest retry-after, the admission with the least remaining), so two
+/// matched rules that swapped places matter when one request can match both
+/// (methods, paths and conditions overlap), both enforced or both in shadow
+/// mode, and they answer differently in the new policy (rejection status or
+/// response; a change of either is reported on its own rule too). Ties
+/// between rules that answer alike are not reported, though the `rule` of
+/// the decision (and `${rule}`, `${limit}`...) can then name the other rule.
+fn order_changes(
+    new: &DecisionTable,
+    pairs: &[(usize, Option<usize>)],
+    solver: &mut Solver,
+) -> Vec<Vec<Change>> {
+    let mut out: Vec<Vec<Change>> = vec![Vec::new(); new.rules.len()];
+    let matched: Vec<(usize, usize)> = pairs
+        .iter()
+        .filter_map(|&(ni, oi)| oi.map(|oi| (ni, oi)))
+        .collect();
+    let answer = |r: &RuleSpec, t: &DecisionTable| (r.status, response_name(r, t));
+    for (x, &(na, oa)) in matched.iter().enumerate() {
+        for &(nb, ob) in matched.iter().skip(x + 1) {
+            // `na` is before `nb` in the new file; was it after in the old?
+            if na > nb || oa < ob {
+                continue;
+            }
+            let (Some(a), Some(b)) = (new.rules.get(na), new.rules.get(nb)) else {
+                continue;
+            };
+            if answer(a, new) == answer(b, new)
+                || a.shadow != b.shadow
+                || a.methods.0 & b.methods.0 == 0
+                || !a
+                    .paths
+                    .iter()
+                    .any(|p| b.paths.iter().any(|q| paths_overlap(p, q)))
+                || !solver.satisfiable(&Pred::And(vec![rule_pred(a, new), rule_pred(b, new)]))
+            {
+                continue;
+            }
+            let mut what = Vec::new();
+            if a.status != b.status {
+                what.push(format!("status {} instead of {}", a.status, b.status));
+            }
+            let (ra, rb) = (response_name(a, new), response_name(b, new));
+            if ra != rb {
+                let show = |x: Option<String>| x.unwrap_or_else(|| "(none)".to_string());
+                what.push(format!("response {} instead of {}", show(ra), show(rb)));
+            }
+            if let Some(v) = out.get_mut(na) {
+                v.push(change(
+                    "order",
+                    Some(format!("after {}", b.id)),
+                    Some(format!("before {}", b.id)),
+                    Effect::Neutral,
+                    format!(
+                        "now before {} (was after): on a tie between them this rule is the one reported, so {}",
+                        b.id,
+                        what.join(" and ")
+                    ),
+                ));
+            }
+        }
+    }
+    out
 }
 
 fn change(
@@ -641,6 +742,22 @@ fn rule_changes(
             ),
         ));
     }
+    // Time zone: where fixed windows (and calendar months) start. Only
+    // fixed windows have one; a change of algorithm is reported above.
+    if or.algorithm == Algorithm::Fixed && nr.algorithm == Algorithm::Fixed {
+        let (oz, nz) = (tz_text(or, ot), tz_text(nr, nt));
+        if oz != nz {
+            out.push(change(
+                "timezone",
+                Some(oz.clone()),
+                Some(nz.clone()),
+                Effect::Mixed,
+                format!(
+                    "time zone {oz} -> {nz}: fixed windows start at other instants, so a request can be admitted under one and rejected under the other"
+                ),
+            ));
+        }
+    }
     if or.burst != nr.burst
         && or.algorithm == Algorithm::Bucket
         && nr.algorithm == Algorithm::Bucket
@@ -715,12 +832,7 @@ fn rule_changes(
             format!("rejection status {} -> {}", or.status, nr.status),
         ));
     }
-    let resp = |r: &RuleSpec, t: &DecisionTable| {
-        r.response
-            .or(t.default_response)
-            .and_then(|i| t.responses.get(i))
-            .map(|x| x.name.clone())
-    };
+    let resp = response_name;
     if resp(or, ot) != resp(nr, nt) {
         let show = |x: Option<String>| x.unwrap_or_else(|| "(none)".to_string());
         out.push(change(

@@ -411,6 +411,9 @@ pub fn request_json(policy: &crate::Policy, req: &RequestSpec, now: u64) -> Valu
     let mut unknown = Vec::new();
     for (k, v) in &req.attrs {
         match t.inputs.iter().position(|n| n == k) {
+            // A path parameter comes from the path, never by name (as in
+            // the evaluator).
+            Some(i) if t.params.get(i).copied().unwrap_or(false) => {}
             Some(i) => values[i] = Some(v),
             None => unknown.push(k.clone()),
         }
@@ -444,6 +447,12 @@ pub fn request_json(policy: &crate::Policy, req: &RequestSpec, now: u64) -> Valu
             )
         } else if let Some(c) = r.cond.as_ref().filter(|c| !c.eval(&values)) {
             (false, why_false(c, &t.inputs, &values), vec![])
+        } else if !r.fill_params(&segs, &mut values) {
+            (
+                false,
+                format!("path `{path}` does not match a pattern of the rule"),
+                vec![],
+            )
         } else {
             let mut touched = Vec::new();
             let mut absent = Vec::new();

@@ -4,13 +4,16 @@
 //! `{"at": 1700000000.25, "method": "POST", "path": "/tokens", "attrs": {"key": "k1"}, "cost": 1}`.
 //! Out: one JSON line per input line, in order:
 //! `{"allowed": false, "status": 429, "rule": "...", "retry_after": 3.5, "headers": {...}, "body": {...}}`,
-//! or `{"error": "line 7: ..."}` for a line that cannot be read.
+//! or `{"error": "line 7: ..."}` for a line that cannot be read (the replay
+//! goes on with the next line). Blank lines (only whitespace) are skipped
+//! and give no output line; line numbers in errors still count them.
 //!
 //! Optional fields of a request line: `duration` (seconds in flight: the
 //! concurrency slots it holds free at `at + duration`; without it they free
 //! at once), `actual_cost` (settles the admitted request with this cost),
-//! `response_status` (reported to rules that count responses). When a rule
-//! in `shadow` mode applies, the output line has a `"shadow"` object.
+//! `response_status` (reported to rules that count responses). Any other
+//! field is an error ([`FIELDS`] lists them). When a rule in `shadow` mode
+//! applies, the output line has a `"shadow"` object.
 
 use crate::eval::{Decision, Limiter, ManualClock, Request};
 use serde_json::{json, Map, Value};
@@ -39,6 +42,19 @@ pub struct TraceLine {
 /// Longest trace line accepted, in bytes.
 pub const MAX_LINE: usize = 1 << 20;
 
+/// The fields of a trace line; any other is an error (a typo such as
+/// `"atrs"` would otherwise leave a request without its attributes).
+pub const FIELDS: [&str; 8] = [
+    "at",
+    "method",
+    "path",
+    "attrs",
+    "cost",
+    "duration",
+    "actual_cost",
+    "response_status",
+];
+
 /// Reads one trace line (1-based `lineno` for messages).
 pub fn parse_line(text: &str, lineno: usize) -> Result<TraceLine, String> {
     let err = |m: String| format!("line {lineno}: {m}");
@@ -49,6 +65,16 @@ pub fn parse_line(text: &str, lineno: usize) -> Result<TraceLine, String> {
     let Value::Object(o) = v else {
         return Err(err("expected a JSON object".into()));
     };
+    if let Some(k) = o.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        let hint = crate::diag::did_you_mean(k, FIELDS)
+            .map(|f| format!(" (did you mean `{f}`?)"))
+            .unwrap_or_default();
+        let known: Vec<String> = FIELDS.iter().map(|f| format!("`{f}`")).collect();
+        return Err(err(format!(
+            "unknown field `{k}`{hint}; the fields are {}",
+            known.join(", ")
+        )));
+    }
     let at = match o.get("at") {
         Some(Value::Number(n)) => n
             .as_f64()
@@ -279,8 +305,9 @@ fn next_line<R: std::io::BufRead>(
     Ok(Some(true))
 }
 
-/// Runs a whole trace, writing one output line per input line. Returns the
-/// summary; `summary.errors > 0` means some lines could not be read.
+/// Runs a whole trace, writing one output line per input line (blank lines
+/// are skipped). Returns the summary; `summary.errors > 0` means some lines
+/// could not be read.
 pub fn run<R: std::io::BufRead, W: std::io::Write>(
     limiter: &Limiter<ManualClock>,
     input: R,

@@ -349,6 +349,36 @@ fn identical_rules_are_errors() {
     ] {
         assert!(!has(text, codes::IDENTICAL_RULES), "{text}");
     }
+    // Must not: a different penalty, or one of them in shadow mode (an
+    // enforced rule and its trial copy). These compile.
+    for text in [
+        "input k
+soft: GET /x by k: 10/1m
+hard: GET /x by k: 10/1m block 1h
+",
+        "input k
+short: GET /x by k: 10/1m block 1m
+long: GET /x by k: 10/1m block 1h
+",
+        "input k
+live: GET /x by k: 10/1m
+trial: GET /x by k: 10/1m shadow
+",
+    ] {
+        assert!(!has(text, codes::IDENTICAL_RULES), "{text}");
+        assert!(
+            compile_source(&Source::new("t.rl", text)).0.is_some(),
+            "{text}"
+        );
+    }
+    // The same penalty, both in shadow mode: identical.
+    assert!(has(
+        "input k
+a: GET /x by k: 10/1m block 1h shadow
+b: GET /x by k: 10/1m block 1h shadow
+",
+        codes::IDENTICAL_RULES
+    ));
 }
 
 /// Rules are compared only with the rules whose paths can contain theirs

@@ -255,6 +255,43 @@ fn replay_outputs_one_line_per_input_line_and_marks_bad_lines() {
     );
 }
 
+/// A misspelt field is an error line naming it (a request without its
+/// attributes would be limited by no rule); blank lines give no output line
+/// but keep their numbers.
+#[test]
+fn replay_rejects_unknown_fields_and_skips_blank_lines() {
+    let trace = concat!(
+        r#"{"at": 1700000000, "method": "GET", "path": "/x", "attrs": {"k": "a"}}"#,
+        "\n\n   \n",
+        r#"{"at": 1700000001, "method": "GET", "path": "/x", "atrs": {"k": "a"}}"#,
+        "\n",
+        r#"{"at": 1700000002, "method": "GET", "path": "/x", "attrs": {"k": "a"}}"#,
+        "\n",
+    );
+    let policy = tmp(
+        "fields.rl",
+        b"input k
+one: GET /x by k: 1/1m fixed
+",
+    );
+    let out = rlc_stdin(&["replay", policy.to_str().unwrap(), "-"], trace);
+    assert_eq!(out.status.code(), Some(1), "an unreadable line: exit 1");
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", text(&out.stdout));
+    assert_eq!(lines[0]["allowed"], true);
+    assert_eq!(
+        lines[1]["error"],
+        "line 4: unknown field `atrs` (did you mean `attrs`?); the fields are `at`, `method`, \
+         `path`, `attrs`, `cost`, `duration`, `actual_cost`, `response_status`"
+    );
+    // The replay goes on: the next line is decided, on the same counter.
+    assert_eq!(lines[2]["allowed"], false);
+    assert_eq!(lines[2]["rule"], "one");
+}
+
 #[test]
 fn explain_policy_and_request() {
     let out = rlc(&["explain", "policies/basis-theory.rl"]);

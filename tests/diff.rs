@@ -238,3 +238,97 @@ fn cli_exit_codes() {
     assert_eq!(v["changed"], true);
     assert_eq!(run(&["diff", &a, &bad]).status.code(), Some(2));
 }
+
+#[test]
+fn time_zone_changes() {
+    let tokyo = "input k, tz\ndaily: GET /x by k: 10/1d fixed timezone \"Asia/Tokyo\"\n";
+    let utc = "input k, tz\ndaily: GET /x by k: 10/1d fixed\n";
+    // Days that start at other instants: some requests admitted under one
+    // policy are rejected under the other.
+    let d = compare(tokyo, utc);
+    let r = rule(&d, "daily");
+    assert_eq!(r.effect, Effect::Mixed, "{}", d.to_text());
+    assert!(
+        d.to_text().contains("time zone Asia/Tokyo -> UTC"),
+        "{}",
+        d.to_text()
+    );
+    let d = compare(utc, &utc.replace("fixed", "fixed timezone tz"));
+    assert!(
+        d.to_text().contains("time zone UTC -> `tz` (else UTC)"),
+        "{}",
+        d.to_text()
+    );
+    // `default timezone` changes every fixed rule it aligns.
+    let both = "input k, tz\na: GET /a by k: 10/1d fixed\nb: GET /b by k: 10/1d fixed\nc: GET /c by k: 10/1d\n";
+    let d = compare(
+        both,
+        &both.replace(
+            "input k, tz\n",
+            "input k, tz\ndefault timezone \"Europe/Paris\"\n",
+        ),
+    );
+    let ids: Vec<&str> = d.rules.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"], "{}", d.to_text());
+    // UTC written out is no change, and neither is an unchanged zone.
+    assert!(compare(utc, &utc.replace("fixed", "fixed timezone \"UTC\"")).is_empty());
+    assert!(compare(tokyo, tokyo).is_empty());
+}
+
+#[test]
+fn reordered_rules_that_break_ties_differently() {
+    let old = "input k, ip\nper_key: GET /x/** by k: 1/1m fixed status 403\nper_ip: GET /x/* by ip: 1/1m fixed status 503\n";
+    let new = "input k, ip\nper_ip: GET /x/* by ip: 1/1m fixed status 503\nper_key: GET /x/** by k: 1/1m fixed status 403\n";
+    // Both reject the second request with the same retry-after: the first
+    // rule in the file answers, 403 before and 503 after.
+    let d = compare(old, new);
+    let r = rule(&d, "per_ip");
+    assert_eq!(r.effect, Effect::Neutral, "{}", d.to_text());
+    assert_eq!(d.rules.len(), 1, "{}", d.to_text());
+    assert!(
+        d.to_text().contains(
+            "now before per_key (was after): on a tie between them this rule is the one reported, so status 503 instead of 403"
+        ),
+        "{}",
+        d.to_text()
+    );
+    // Responses that differ count too.
+    let with = "input k, ip\nresponse a {\n  status 429\n}\nresponse b {\n  status 429\n}\n";
+    let d = compare(
+        &format!("{with}one: GET /x by k: 1/1m respond a\ntwo: GET /x by ip: 1/1m respond b\n"),
+        &format!("{with}two: GET /x by ip: 1/1m respond b\none: GET /x by k: 1/1m respond a\n"),
+    );
+    assert!(
+        d.to_text().contains("response b instead of a"),
+        "{}",
+        d.to_text()
+    );
+    // No change: the same answer, routes that cannot overlap, conditions
+    // that cannot both hold, or methods apart.
+    for (a, b) in [
+        (
+            "GET /x by k: 1/1m status 403",
+            "GET /x by ip: 1/1m status 403",
+        ),
+        (
+            "GET /x/a by k: 1/1m status 403",
+            "GET /x/b by ip: 1/1m status 503",
+        ),
+        (
+            "GET /x when k == \"a\" by k: 1/1m status 403",
+            "GET /x when k == \"b\" by ip: 1/1m status 503",
+        ),
+        (
+            "GET /x by k: 1/1m status 403",
+            "POST /x by ip: 1/1m status 503",
+        ),
+    ] {
+        let old = format!("input k, ip\none: {a}\ntwo: {b}\n");
+        let new = format!("input k, ip\ntwo: {b}\none: {a}\n");
+        assert!(
+            compare(&old, &new).is_empty(),
+            "{}",
+            compare(&old, &new).to_text()
+        );
+    }
+}

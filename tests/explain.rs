@@ -98,3 +98,34 @@ fn explain_request_facts() {
     assert!(why("tokens_search").contains("does not match `/tokens/search`"));
     assert_eq!(v["decision"]["allowed"], true);
 }
+
+/// A key taken from the path (`{doc}`) is read from the request's path, at
+/// the parameter's position in the pattern that matched.
+#[test]
+fn explain_request_reads_path_parameters() {
+    let text = "input k\ndoc_edits: PATCH /v1/docs/{doc} | /v2/{doc}/edit by doc: 30/1m\nanon: PATCH /v1/** by k: 5/1m\n";
+    let policy = Policy::from_str("docs.rl", text).unwrap();
+    for (request, key) in [
+        ("PATCH /v1/docs/abc", "{doc}=abc"),
+        ("PATCH /v2/xyz/edit?x=1", "{doc}=xyz"),
+    ] {
+        let spec = explain::parse_request(request).unwrap();
+        let v = explain::request_json(&policy, &spec, AT);
+        let r = &v["rules"][0];
+        assert_eq!(r["rule"], "doc_edits");
+        assert_eq!(r["applies"], true, "{request}: {v:#}");
+        assert_eq!(r["counters"][0]["key"], key, "{request}: {v:#}");
+        assert_eq!(v["decision"]["rule"], "doc_edits");
+        let text = explain::request_text(&v);
+        assert!(
+            !text.contains("(none: the request is not limited)"),
+            "{text}"
+        );
+    }
+    // The key group of `anon` needs `k`, which is absent: only that rule
+    // says so.
+    let spec = explain::parse_request("PATCH /v1/docs/abc").unwrap();
+    let v = explain::request_json(&policy, &spec, AT);
+    assert_eq!(v["rules"][1]["applies"], false);
+    assert_eq!(v["rules"][1]["why"], "key attribute absent: k");
+}

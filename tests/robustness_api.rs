@@ -246,6 +246,11 @@ fn explain_and_replay_helpers_with_bad_arguments() {
             r#"{"at": 1, "method": "GET", "path": "/", "attrs": {"a": {}}}"#,
             "attribute `a`",
         ),
+        (
+            r#"{"at": 1, "method": "GET", "path": "/", "atrs": {"a": "b"}}"#,
+            "unknown field `atrs`",
+        ),
+        (r#"{"": 1}"#, "unknown field ``"),
     ] {
         match replay::parse_line(line, 1) {
             Ok(l) => assert!(want == "line 1", "{line:.60}: parsed as {l:?}"),

@@ -54,7 +54,14 @@ fn run_scenario(policy: &Policy, file: &Path) -> Result<usize, String> {
             continue;
         }
         let v: Value = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
-        let base = parse_line(line, i + 1)?;
+        // The harness's own fields are not part of a trace line.
+        let mut request = v.clone();
+        if let Some(o) = request.as_object_mut() {
+            for k in ["repeat", "step", "expect", "why"] {
+                o.remove(k);
+            }
+        }
+        let base = parse_line(&request.to_string(), i + 1)?;
         let repeat = v["repeat"].as_u64().unwrap_or(1);
         let step = v["step"].as_f64().unwrap_or(0.0);
         for r in 0..repeat {
