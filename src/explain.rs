@@ -56,7 +56,8 @@ fn paren(c: &Cond, inputs: &[String]) -> String {
     }
 }
 
-/// Why a condition is false for these values: the first failing test.
+/// Why a condition is false for these values: the first failing test of an
+/// `and`, every alternative of an `or`.
 pub fn why_false(c: &Cond, inputs: &[String], values: &[Option<&str>]) -> String {
     let show = |a: &usize| {
         let n = inputs.get(*a).map_or("?", String::as_str);
@@ -70,6 +71,11 @@ pub fn why_false(c: &Cond, inputs: &[String], values: &[Option<&str>]) -> String
             .iter()
             .find(|x| !x.eval(values))
             .map_or_else(|| cond_text(c, inputs), |x| why_false(x, inputs, values)),
+        Cond::Or(v) => v
+            .iter()
+            .map(|x| why_false(x, inputs, values))
+            .collect::<Vec<_>>()
+            .join("; "),
         Cond::Eq(a, _)
         | Cond::Ne(a, _)
         | Cond::Contains(a, _)

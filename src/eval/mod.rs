@@ -1488,15 +1488,9 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                     if !rule.cond.as_ref().is_none_or(|c| c.eval(&values)) {
                         continue;
                     }
-                    if !rule.params.is_empty() {
-                        // Take `{param}` key values from the pattern that matched.
-                        let Some(pi) = rule.paths.iter().position(|p| p.matches(&segments)) else {
-                            continue;
-                        };
-                        for (attr, positions) in &rule.params {
-                            values[*attr] =
-                                positions.get(pi).and_then(|&i| segments.get(i).copied());
-                        }
+                    // Take `{param}` key values from the pattern that matched.
+                    if !rule.fill_params(&segments, &mut values) {
+                        continue;
                     }
                     let shift = rule.tz.as_ref().map_or(0, |tz| tz.offset_ns(&values, now));
                     let cost = rule_cost(rule, values.as_ref(), req.cost);
