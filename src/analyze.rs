@@ -1368,10 +1368,25 @@ impl<'a> Cx<'a> {
                     format!("input `{}` is never used", input.name),
                 )
                 .label("no key, condition or limit reads it")
-                .help(format!(
-                    "remove `{}` from `input`, or use it in a key (`by {}`) or a condition",
-                    input.name, input.name
-                )),
+                .help(
+                    if policy
+                        .inputs
+                        .iter()
+                        .any(|x| x.param && x.name == format!("{{{}}}", input.name))
+                    {
+                        // `by doc` on a path with `{doc}` reads the path.
+                        format!(
+                            "`by {0}` on a path with `{{{0}}}` keys on the path parameter, never \
+                             on this input; remove `{0}` from `input`, or rename one of them",
+                            input.name
+                        )
+                    } else {
+                        format!(
+                            "remove `{0}` from `input`, or use it in a key (`by {0}`) or a condition",
+                            input.name
+                        )
+                    },
+                ),
             );
         }
         for (i, c) in policy.counters.iter().enumerate() {

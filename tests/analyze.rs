@@ -744,3 +744,20 @@ fn random_dead_windows_are_really_dead() {
     }
     assert!(dead > 15, "only {dead} dead windows drawn");
 }
+
+#[test]
+fn an_input_named_like_a_path_parameter_key_is_explained() {
+    // `by doc` reads the path's `{doc}`, so the input `doc` is unused; the
+    // help says why instead of suggesting `by doc`, which is already there.
+    let text = "input doc\nPATCH /v1/docs/{doc} by doc: 1/1m\n";
+    let source = Source::new("t.rl", text);
+    let (_, diags) = compile_source(&source);
+    let out = diags.render(&source, 200);
+    assert!(has(text, codes::UNUSED_DECLARATION), "{out}");
+    assert!(out.contains("keys on the path parameter"), "{out}");
+    // Without a parameter of that name, the usual help.
+    let plain = "input doc, k\nPATCH /v1/docs/{id} by k: 1/1m\n";
+    let source = Source::new("t.rl", plain);
+    let out = compile_source(&source).1.render(&source, 200);
+    assert!(out.contains("use it in a key (`by doc`)"), "{out}");
+}
