@@ -240,6 +240,35 @@ fn every_keyword_as_a_rule_name() {
     }
 }
 
+/// A keyword and a `:` name a rule only when methods and a path follow;
+/// otherwise the mistake is something else and the generic message stays.
+#[test]
+fn keyword_before_a_colon_names_a_rule_only_before_a_matcher() {
+    for text in [
+        "response slow {\n  status: 429\n}\n",
+        "response slow {\n  body: \"x\"\n}\n",
+        "policy: foo\n",
+        "input: key\n",
+        "default: sliding\n",
+        "input key\nGET /x by key: 1/1s\n  burst: 5\n",
+        "input key\nstatus: 429\n",
+        "input key\nfixed: GET\n",
+    ] {
+        let (_, diags) = compile_source(&Source::new("t.rl", text));
+        let d = diags.iter().next().unwrap();
+        assert_eq!(d.code, codes::SYNTAX, "{text:?}: {}", d.message);
+    }
+    // Methods and a path, however spread out, make it a rule's name.
+    for text in [
+        "input key\nstatus: GET|POST /x: 1/1s\n",
+        "input key\nbody:\n  GET | POST\n  /x: 1/1s\n",
+    ] {
+        let (_, diags) = compile_source(&Source::new("t.rl", text));
+        let d = diags.iter().next().unwrap();
+        assert_eq!(d.code, codes::KEYWORD_AS_NAME, "{text:?}: {}", d.message);
+    }
+}
+
 /// docs/language.md lists every keyword.
 #[test]
 fn every_keyword_is_documented() {

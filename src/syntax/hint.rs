@@ -70,6 +70,25 @@ fn line_first_word(text: &str, at: usize) -> &str {
     &line[..end]
 }
 
+/// True when the text after the `:` that follows `end` starts like a rule,
+/// with its methods and then a path (`GET|POST /x`), so that the word
+/// before the `:` was meant as a rule's name. `status: 429` in a response,
+/// `policy: p` or `burst: 5` are other mistakes. Asks the grammar's own
+/// `methods` rule.
+fn rule_follows(text: &str, end: usize) -> bool {
+    let Some(after) = text[end..]
+        .trim_start_matches([' ', '\t'])
+        .strip_prefix(':')
+    else {
+        return false;
+    };
+    let after = after.trim_start();
+    RlParser::parse(Rule::methods, after)
+        .ok()
+        .and_then(|mut pairs| pairs.next())
+        .is_some_and(|m| after[m.as_str().len()..].trim_start().starts_with('/'))
+}
+
 /// A keyword where a name is expected: `bucket: ANY /** by key: 10/1s`,
 /// `input key, fixed`, `counter block = ...`. pest fails just after the
 /// keyword (`name` refuses it, then nothing else fits), or for a rule name
@@ -87,7 +106,7 @@ fn keyword_as_name(text: &str, pos: usize, expected: &[&str]) -> Option<Diagnost
     }
     let before_colon = text[end..].trim_start_matches([' ', '\t']).starts_with(':');
     let statement_start = matches!(before(text, start), Before::Char('\n' | '\0' | '{' | '}'));
-    let (what, suffix) = if before_colon && statement_start {
+    let (what, suffix) = if before_colon && statement_start && rule_follows(text, end) {
         ("a rule", "rule")
     } else if !expected.iter().any(|e| e.contains("name")) || end != pos {
         return None;
