@@ -269,6 +269,22 @@ fn keyword_before_a_colon_names_a_rule_only_before_a_matcher() {
     }
 }
 
+/// The parser fails at the end of a file that ends in a comment without a
+/// final newline; the comment's last word is not a name, keyword or not.
+#[test]
+fn no_keyword_hint_inside_a_comment() {
+    for text in [
+        "input key\ninput tenant,\n# keyed by default",
+        "input key\nGET /x by\n# key: 1/1s by default",
+        "input key\nGET /x by # by fixed",
+        "input key\nbucket # respond",
+    ] {
+        let (_, diags) = compile_source(&Source::new("t.rl", text));
+        let d = diags.iter().next().unwrap();
+        assert_eq!(d.code, codes::SYNTAX, "{text:?}: {}", d.message);
+    }
+}
+
 /// docs/language.md lists every keyword.
 #[test]
 fn every_keyword_is_documented() {

@@ -62,6 +62,15 @@ fn before(text: &str, at: usize) -> Before<'_> {
     }
 }
 
+/// True when `at` lies in a `#` comment. A file that ends in a comment
+/// without a final newline fails at its end, just after the comment's last
+/// word, which is not code.
+fn in_comment(text: &str, at: usize) -> bool {
+    crate::fmt::comments(text)
+        .iter()
+        .any(|c| c.span.start <= at && at < c.span.end)
+}
+
 /// The first word of the line that holds `at`.
 fn line_first_word(text: &str, at: usize) -> &str {
     let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
@@ -101,7 +110,7 @@ fn keyword_as_name(text: &str, pos: usize, expected: &[&str]) -> Option<Diagnost
         pos
     };
     let (start, word) = word_before(text, end)?;
-    if !is_keyword(word) {
+    if !is_keyword(word) || in_comment(text, start) {
         return None;
     }
     let before_colon = text[end..].trim_start_matches([' ', '\t']).starts_with(':');
