@@ -237,26 +237,37 @@ fn option_between_windows(text: &str, pos: usize) -> Option<Diagnostic> {
     let alike = windows
         .iter()
         .all(|w| w.options.is_empty() || w.options == first.options);
-    let (message, the, one) = match algorithm {
+    // A calendar month window needs `fixed` (rl::month_not_fixed): a form
+    // that breaks that is not offered.
+    let merged_ok = first.options.contains(&"fixed") || !windows.iter().any(|w| is_month(w.rate));
+    let each_ok = windows
+        .iter()
+        .all(|w| w.options.contains(&"fixed") || !is_month(w.rate));
+    let (message, the) = match algorithm {
         Some(_) => (
             "an algorithm applies to the whole rule, not to one window",
             "the algorithm",
-            "one algorithm",
         ),
         None => (
             "options apply to the whole rule, not to one window",
             "the options",
-            "the options",
         ),
     };
-    let help = if alike {
+    // Windows with different options cannot share them without changing
+    // what one of them means: only one rule per window keeps both.
+    let help = if alike && merged_ok {
         format!("write {the} once, after the last window: `{once}`")
-    } else {
+    } else if !alike && each_ok {
         let each: Vec<String> = windows.iter().map(|w| format!("`{}`", w.show())).collect();
         format!(
-            "write {one} after the last window, `{once}`, or one rule per window, {}",
+            "write one rule per window, each with its own options: {}",
             join_and(&each)
         )
+    } else if alike {
+        format!("write {the} once, after the last window; a window in months needs `fixed`")
+    } else {
+        "write one rule per window, each with its own options; a window in months needs `fixed`"
+            .to_string()
     };
     Some(
         Diagnostic::error(
@@ -268,6 +279,13 @@ fn option_between_windows(text: &str, pos: usize) -> Option<Diagnostic> {
         .with_related(Span::new(pos, pos + 1), "another window follows")
         .help(help),
     )
+}
+
+/// True when a rate as written (`10/1mo`) has a calendar month window.
+fn is_month(rate: &str) -> bool {
+    rate.rsplit_once('/').is_some_and(|(_, d)| {
+        d.trim_start_matches(|c: char| c.is_ascii_digit() || c == '_') == "mo"
+    })
 }
 
 fn join_and(items: &[String]) -> String {
