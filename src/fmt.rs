@@ -797,9 +797,16 @@ impl RuleParts {
     /// two columns left of the first path so that the paths line up. The
     /// condition, key and rates follow on a line that starts where the
     /// `|`s do, so nothing wraps into the name column; a condition too long
-    /// to share that line gets its own.
+    /// to share that line gets its own. When a continuation line is still
+    /// longer than [`MAX_WIDTH`] there (a long name or long methods push
+    /// the `|` column right), the continuation lines start four columns in
+    /// from the rule instead, and the rates get a line of their own if they
+    /// must. Conditions and lists of rates are never broken inside, so one
+    /// longer than a line stays longer, in the layout whose longest line is
+    /// shortest.
     fn wrapped(&self, ind: &str, w1: Option<usize>) -> Vec<String> {
         let width = |s: &str| s.chars().count();
+        let fits = |s: &String| width(s) <= MAX_WIDTH;
         let mut lead = ind.to_string();
         if let Some(w1) = w1 {
             lead.push_str(&pad(self.name.as_deref().unwrap_or(""), w1));
@@ -807,7 +814,19 @@ impl RuleParts {
         }
         lead.push_str(&self.methods);
         lead.push(' ');
-        let cont = " ".repeat(width(&lead).saturating_sub(2));
+        let near = format!("{ind}    ");
+        let bar = " ".repeat(width(&lead).saturating_sub(2));
+        // The first path goes on the head line, the others under it, unless
+        // one of those lines would be too long; then every path goes on a
+        // line of its own, under the rule.
+        let head_paths = self.paths.iter().enumerate().all(|(i, p)| {
+            if i == 0 {
+                fits(&format!("{lead}{p}"))
+            } else {
+                fits(&format!("{bar}| {p}"))
+            }
+        });
+        let cont = if head_paths { bar } else { near.clone() };
         // Without a condition or key, the rates end the last path's line.
         let bare = self.cond.is_none() && self.key.is_none();
         let suffix = if bare {
@@ -816,10 +835,10 @@ impl RuleParts {
             String::new()
         };
         let joined = format!("{lead}{}", self.paths.join(" | "));
-        let fits = width(&joined) + width(&suffix) <= MAX_WIDTH;
-        let mut lines = if self.paths.len() <= MAX_JOINED_PATHS && fits {
+        let joined_fits = width(&joined) + width(&suffix) <= MAX_WIDTH;
+        let mut lines = if self.paths.len() <= MAX_JOINED_PATHS && joined_fits {
             vec![joined]
-        } else {
+        } else if head_paths {
             self.paths
                 .iter()
                 .enumerate()
@@ -831,30 +850,61 @@ impl RuleParts {
                     }
                 })
                 .collect()
-        };
-        if bare {
-            if let Some(last) = lines.last_mut() {
-                last.push_str(&suffix);
-            }
-            return lines;
-        }
-        let key = self.key.as_ref().map(|k| format!("by {k}"));
-        let rest = match (&self.cond, &key) {
-            (None, None) => return lines,
-            (Some(c), None) => format!("when {c}: {}", self.tail),
-            (None, Some(k)) => format!("{k}: {}", self.tail),
-            (Some(c), Some(k)) => {
-                let one = format!("{cont}when {c} {k}: {}", self.tail);
-                if width(&one) <= MAX_WIDTH {
-                    lines.push(one);
+        } else {
+            let mut v = vec![lead.clone()];
+            v.extend(self.paths.iter().enumerate().map(|(i, p)| {
+                if i == 0 {
+                    format!("{cont}  {p}")
                 } else {
-                    lines.push(format!("{cont}when {c}"));
-                    lines.push(format!("{cont}{k}: {}", self.tail));
+                    format!("{cont}| {p}")
                 }
-                return lines;
-            }
+            }));
+            v
         };
-        lines.push(format!("{cont}{rest}"));
+        // The rest of the rule, as candidate layouts from the preferred
+        // one down; the first whose lines all fit is taken, else the last.
+        let tail = &self.tail;
+        let key = self.key.as_ref().map(|k| format!("by {k}"));
+        let when = self.cond.as_ref().map(|c| format!("when {c}"));
+        let candidates: Vec<Vec<String>> = match (&when, &key) {
+            (None, None) => {
+                let last = lines.last().cloned().unwrap_or_default();
+                if fits(&format!("{last}{suffix}")) {
+                    if let Some(l) = lines.last_mut() {
+                        l.push_str(&suffix);
+                    }
+                    return lines;
+                }
+                vec![
+                    vec![format!("{cont}{suffix}")],
+                    vec![format!("{near}{suffix}")],
+                ]
+            }
+            (Some(c), None) | (None, Some(c)) => vec![
+                vec![format!("{cont}{c}: {tail}")],
+                vec![format!("{near}{c}: {tail}")],
+                vec![format!("{near}{c}:"), format!("{near}{tail}")],
+            ],
+            (Some(c), Some(k)) => vec![
+                vec![format!("{cont}{c} {k}: {tail}")],
+                vec![format!("{cont}{c}"), format!("{cont}{k}: {tail}")],
+                vec![format!("{near}{c} {k}: {tail}")],
+                vec![format!("{near}{c}"), format!("{near}{k}: {tail}")],
+                vec![
+                    format!("{near}{c}"),
+                    format!("{near}{k}:"),
+                    format!("{near}{tail}"),
+                ],
+            ],
+        };
+        let widest = |c: &Vec<String>| c.iter().map(|l| width(l)).max().unwrap_or(0);
+        let rest = match candidates.iter().find(|c| c.iter().all(fits)) {
+            Some(c) => Some(c.clone()),
+            // A condition or list of rates longer than a line: the layout
+            // whose longest line is shortest, the earlier one on a tie.
+            None => candidates.iter().min_by_key(|c| widest(c)).cloned(),
+        };
+        lines.extend(rest.unwrap_or_default());
         lines
     }
 }

@@ -246,3 +246,96 @@ fn cli_fmt_in_place_and_check() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Generated rules of every shape, some far too long for a line: the
+/// formatted lines stay within `MAX_WIDTH` (no token here is longer, and no
+/// condition or list of rates is longer than a line less its indentation),
+/// formatting a second time changes nothing, and the table is the same.
+#[test]
+fn long_rules_wrap_within_max_width() {
+    let names = ["", "r", "a_rather_long_rule_name_for_reports"];
+    let methods = [
+        "GET",
+        "GET|POST",
+        "GET|POST|PUT|PATCH|DELETE",
+        "OPTIONS|HEAD|GET|POST|PUT|PATCH|DELETE",
+    ];
+    let paths: [&[&str]; 4] = [
+        &["/a"],
+        &["/organisations/{organisationId}/members"],
+        &[
+            "/organisations/{organisationId}/members",
+            "/organisations/{organisationId}/members/{memberId}",
+        ],
+        &[
+            "/v1/accounts/{id}/transactions",
+            "/v1/accounts/{id}/statements",
+            "/v1/accounts/{id}/balances/history",
+        ],
+    ];
+    let conds = [
+        None,
+        Some(r#"tenant == "acme""#),
+        Some(
+            r#"tenant in ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel")"#,
+        ),
+    ];
+    let keys = [None, Some("key"), Some("key&region|tenant&region")];
+    let tails = [
+        "1/1s",
+        "2300/15m, 4500/30m, 8800/1h, 105600/24h sliding",
+        "25/1m, 40/1h, 900/1d, 20000/7d fixed block 5m status 503 shadow",
+    ];
+    let mut checked = 0;
+    for (n, name) in names.iter().enumerate() {
+        for m in methods {
+            for ps in paths {
+                for c in conds {
+                    for k in keys {
+                        for t in tails {
+                            for depth in 0..2 {
+                                let mut rule = String::new();
+                                if !name.is_empty() {
+                                    rule.push_str(&format!("{name}{checked}: "));
+                                }
+                                rule.push_str(&format!("{m} {}", ps.join(" | ")));
+                                if let Some(c) = c {
+                                    rule.push_str(&format!(" when {c}"));
+                                }
+                                if let Some(k) = k {
+                                    rule.push_str(&format!(" by {k}"));
+                                }
+                                rule.push_str(&format!(": {t}"));
+                                // A short rule before it shares its columns.
+                                let short = if n == 0 { "" } else { "s: " };
+                                let run = format!("{short}GET /s by key: 1/1s\n{rule}\n");
+                                let text = if depth == 0 {
+                                    format!("input key, tenant, region\n{run}")
+                                } else {
+                                    format!("input key, tenant, region\nwhen region == \"eu\" {{\n{run}}}\n")
+                                };
+                                let formatted =
+                                    format_source(&Source::new("p.rl", text.as_str())).unwrap();
+                                for line in formatted.lines() {
+                                    assert!(
+                                        line.chars().count() <= rlc::fmt::MAX_WIDTH,
+                                        "{} columns:\n{line}\nin\n{formatted}\nfrom\n{text}",
+                                        line.chars().count()
+                                    );
+                                }
+                                let again = format_source(&Source::new("p.rl", formatted.as_str()))
+                                    .unwrap();
+                                assert_eq!(again, formatted, "not idempotent:\n{text}");
+                                let before = table_json(&text);
+                                assert!(before.is_some(), "does not compile:\n{text}");
+                                assert_eq!(before, table_json(&formatted), "{text}");
+                                checked += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 3 * 4 * 4 * 3 * 3 * 3 * 2);
+}

@@ -240,6 +240,51 @@ fn every_keyword_as_a_rule_name() {
     }
 }
 
+/// A keyword and a `:` name a rule only when methods and a path follow;
+/// otherwise the mistake is something else and the generic message stays.
+#[test]
+fn keyword_before_a_colon_names_a_rule_only_before_a_matcher() {
+    for text in [
+        "response slow {\n  status: 429\n}\n",
+        "response slow {\n  body: \"x\"\n}\n",
+        "policy: foo\n",
+        "input: key\n",
+        "default: sliding\n",
+        "input key\nGET /x by key: 1/1s\n  burst: 5\n",
+        "input key\nstatus: 429\n",
+        "input key\nfixed: GET\n",
+    ] {
+        let (_, diags) = compile_source(&Source::new("t.rl", text));
+        let d = diags.iter().next().unwrap();
+        assert_eq!(d.code, codes::SYNTAX, "{text:?}: {}", d.message);
+    }
+    // Methods and a path, however spread out, make it a rule's name.
+    for text in [
+        "input key\nstatus: GET|POST /x: 1/1s\n",
+        "input key\nbody:\n  GET | POST\n  /x: 1/1s\n",
+    ] {
+        let (_, diags) = compile_source(&Source::new("t.rl", text));
+        let d = diags.iter().next().unwrap();
+        assert_eq!(d.code, codes::KEYWORD_AS_NAME, "{text:?}: {}", d.message);
+    }
+}
+
+/// The parser fails at the end of a file that ends in a comment without a
+/// final newline; the comment's last word is not a name, keyword or not.
+#[test]
+fn no_keyword_hint_inside_a_comment() {
+    for text in [
+        "input key\ninput tenant,\n# keyed by default",
+        "input key\nGET /x by\n# key: 1/1s by default",
+        "input key\nGET /x by # by fixed",
+        "input key\nbucket # respond",
+    ] {
+        let (_, diags) = compile_source(&Source::new("t.rl", text));
+        let d = diags.iter().next().unwrap();
+        assert_eq!(d.code, codes::SYNTAX, "{text:?}: {}", d.message);
+    }
+}
+
 /// docs/language.md lists every keyword.
 #[test]
 fn every_keyword_is_documented() {
@@ -276,13 +321,10 @@ fn structure_of_an_option_between_windows() {
     assert_eq!(
         d.help.as_deref(),
         Some(
-            "write one algorithm after the last window, `25/1m, 40/1h fixed`, \
-             or one rule per window, `25/1m fixed` and `40/1h sliding`"
+            "write one rule per window, each with its own options: \
+             `25/1m fixed` and `40/1h sliding`"
         )
     );
-    // The first form the help gives compiles.
-    let fixed = "input key\nr: ANY /** by key: 25/1m, 40/1h fixed\n";
-    assert!(compile_source(&Source::new("t.rl", fixed)).0.is_some());
 
     // Other options, and windows alike.
     let text = "input key\nGET /x by key: 5/1s bucket burst 3, 50/1m bucket burst 3\n";
@@ -303,8 +345,8 @@ fn structure_of_an_option_between_windows() {
     assert_eq!(
         d.help.as_deref(),
         Some(
-            "write one algorithm after the last window, `min(c, 1000)/1d, 100/1m fixed`, \
-             or one rule per window, `min(c, 1000)/1d fixed` and `100/1m sliding`"
+            "write one rule per window, each with its own options: \
+             `min(c, 1000)/1d fixed` and `100/1m sliding`"
         )
     );
     let text = "input key\nGET /x by key: 5/1s block 1m, 50/1m\n";
@@ -316,6 +358,71 @@ fn structure_of_an_option_between_windows() {
         d.message,
         "options apply to the whole rule, not to one window"
     );
+}
+
+/// Every form the help of `rl::option_between_windows` offers compiles in
+/// place of the rates, and together they keep every window and option
+/// written; a form that would not compile (a month window without `fixed`)
+/// is not offered.
+#[test]
+fn option_between_windows_suggestions_compile() {
+    let head = "input key\ncounter c = ANY /** by key per 1d\nr: GET /x by key: ";
+    for (rates, forms) in [
+        ("25/1m fixed, 40/1h sliding", 2),
+        ("25/1m sliding, 1000/1mo fixed", 2),
+        ("25/1m fixed, 40/1h bucket burst 5", 2),
+        ("25/1m bucket burst 5, 40/1h fixed", 2),
+        ("5/1s bucket burst 3, 50/1m bucket burst 3", 1),
+        ("10/1s sliding, 100/1m", 1),
+        ("5/1s block 1m, 50/1m", 1),
+        ("min(c, 1000)/1d fixed, 100/1m sliding", 2),
+        ("25/1m fixed, 1000/1mo", 1),
+        ("25/1m fixed, 1000/1mo fixed", 1),
+        // No form compiles: the help says why instead.
+        ("25/1m sliding, 1000/1mo sliding", 0),
+        ("25/1m sliding, 1000/1mo", 0),
+        ("25/1m fixed, 1000/1mo sliding", 0),
+        ("5/1s block 1m, 50/1mo", 0),
+    ] {
+        let text = format!("{head}{rates}\n");
+        let (_, diags) = compile_source(&Source::new("t.rl", text.as_str()));
+        let d = diags.iter().next().unwrap();
+        assert_eq!(
+            d.code,
+            codes::OPTION_BETWEEN_WINDOWS,
+            "{rates}: {}",
+            d.message
+        );
+        let help = d.help.as_deref().unwrap();
+        let offered: Vec<&str> = help.split('`').skip(1).step_by(2).collect();
+        let offered: Vec<&str> = offered.into_iter().filter(|f| *f != "fixed").collect();
+        assert_eq!(offered.len(), forms, "{rates}: {help}");
+        for form in &offered {
+            let fixed = format!("{head}{form}\n");
+            let (table, diags) = compile_source(&Source::new("t.rl", fixed.as_str()));
+            assert!(
+                table.is_some(),
+                "{rates}: `{form}` does not compile: {:?}",
+                diags.iter().map(|d| d.code).collect::<Vec<_>>()
+            );
+        }
+        if forms > 0 {
+            let mut written: Vec<&str> =
+                rates.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+            let mut kept: Vec<&str> = offered
+                .iter()
+                .flat_map(|f| f.split([' ', ',']))
+                .filter(|w| !w.is_empty())
+                .collect();
+            written.sort_unstable();
+            written.dedup();
+            kept.sort_unstable();
+            kept.dedup();
+            assert_eq!(kept, written, "{rates}: {help}");
+        } else {
+            assert!(help.contains("a window in months needs `fixed`"), "{help}");
+        }
+    }
 }
 
 /// A `,` after something that is not a rule's options is left to the

@@ -62,12 +62,40 @@ fn before(text: &str, at: usize) -> Before<'_> {
     }
 }
 
+/// True when `at` lies in a `#` comment. A file that ends in a comment
+/// without a final newline fails at its end, just after the comment's last
+/// word, which is not code.
+fn in_comment(text: &str, at: usize) -> bool {
+    crate::fmt::comments(text)
+        .iter()
+        .any(|c| c.span.start <= at && at < c.span.end)
+}
+
 /// The first word of the line that holds `at`.
 fn line_first_word(text: &str, at: usize) -> &str {
     let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
     let line = text[start..].trim_start();
     let end = line.find(|c| !is_word_char(c)).unwrap_or(line.len());
     &line[..end]
+}
+
+/// True when the text after the `:` that follows `end` starts like a rule,
+/// with its methods and then a path (`GET|POST /x`), so that the word
+/// before the `:` was meant as a rule's name. `status: 429` in a response,
+/// `policy: p` or `burst: 5` are other mistakes. Asks the grammar's own
+/// `methods` rule.
+fn rule_follows(text: &str, end: usize) -> bool {
+    let Some(after) = text[end..]
+        .trim_start_matches([' ', '\t'])
+        .strip_prefix(':')
+    else {
+        return false;
+    };
+    let after = after.trim_start();
+    RlParser::parse(Rule::methods, after)
+        .ok()
+        .and_then(|mut pairs| pairs.next())
+        .is_some_and(|m| after[m.as_str().len()..].trim_start().starts_with('/'))
 }
 
 /// A keyword where a name is expected: `bucket: ANY /** by key: 10/1s`,
@@ -82,12 +110,12 @@ fn keyword_as_name(text: &str, pos: usize, expected: &[&str]) -> Option<Diagnost
         pos
     };
     let (start, word) = word_before(text, end)?;
-    if !is_keyword(word) {
+    if !is_keyword(word) || in_comment(text, start) {
         return None;
     }
     let before_colon = text[end..].trim_start_matches([' ', '\t']).starts_with(':');
     let statement_start = matches!(before(text, start), Before::Char('\n' | '\0' | '{' | '}'));
-    let (what, suffix) = if before_colon && statement_start {
+    let (what, suffix) = if before_colon && statement_start && rule_follows(text, end) {
         ("a rule", "rule")
     } else if !expected.iter().any(|e| e.contains("name")) || end != pos {
         return None;
@@ -209,26 +237,37 @@ fn option_between_windows(text: &str, pos: usize) -> Option<Diagnostic> {
     let alike = windows
         .iter()
         .all(|w| w.options.is_empty() || w.options == first.options);
-    let (message, the, one) = match algorithm {
+    // A calendar month window needs `fixed` (rl::month_not_fixed): a form
+    // that breaks that is not offered.
+    let merged_ok = first.options.contains(&"fixed") || !windows.iter().any(|w| is_month(w.rate));
+    let each_ok = windows
+        .iter()
+        .all(|w| w.options.contains(&"fixed") || !is_month(w.rate));
+    let (message, the) = match algorithm {
         Some(_) => (
             "an algorithm applies to the whole rule, not to one window",
             "the algorithm",
-            "one algorithm",
         ),
         None => (
             "options apply to the whole rule, not to one window",
             "the options",
-            "the options",
         ),
     };
-    let help = if alike {
+    // Windows with different options cannot share them without changing
+    // what one of them means: only one rule per window keeps both.
+    let help = if alike && merged_ok {
         format!("write {the} once, after the last window: `{once}`")
-    } else {
+    } else if !alike && each_ok {
         let each: Vec<String> = windows.iter().map(|w| format!("`{}`", w.show())).collect();
         format!(
-            "write {one} after the last window, `{once}`, or one rule per window, {}",
+            "write one rule per window, each with its own options: {}",
             join_and(&each)
         )
+    } else if alike {
+        format!("write {the} once, after the last window; a window in months needs `fixed`")
+    } else {
+        "write one rule per window, each with its own options; a window in months needs `fixed`"
+            .to_string()
     };
     Some(
         Diagnostic::error(
@@ -240,6 +279,13 @@ fn option_between_windows(text: &str, pos: usize) -> Option<Diagnostic> {
         .with_related(Span::new(pos, pos + 1), "another window follows")
         .help(help),
     )
+}
+
+/// True when a rate as written (`10/1mo`) has a calendar month window.
+fn is_month(rate: &str) -> bool {
+    rate.rsplit_once('/').is_some_and(|(_, d)| {
+        d.trim_start_matches(|c: char| c.is_ascii_digit() || c == '_') == "mo"
+    })
 }
 
 fn join_and(items: &[String]) -> String {

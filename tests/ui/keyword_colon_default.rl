@@ -1,0 +1,2 @@
+# `default:` is not followed by methods and a path, so it names no rule.
+default: sliding

@@ -1,0 +1,2 @@
+# `input:` is not followed by methods and a path, so it names no rule.
+input: key
