@@ -234,10 +234,19 @@ fn every_keyword_as_a_rule_name() {
         "default respond",
         "input key\nGET /x by",
     ] {
-        let (_, diags) = compile_source(&Source::new("t.rl", text));
-        let d = diags.iter().next().unwrap();
-        assert_eq!(d.code, codes::SYNTAX, "{text:?}: {}", d.message);
+        let (code, message) = first_diag(text);
+        assert_eq!(code, codes::SYNTAX, "{text:?}: {message}");
     }
+}
+
+/// The code and message of the first diagnostic of a policy text.
+fn first_diag(text: &str) -> (&'static str, String) {
+    let (_, diags) = compile_source(&Source::new("t.rl", text));
+    let d = diags
+        .iter()
+        .next()
+        .unwrap_or_else(|| panic!("{text:?}: no diagnostic"));
+    (d.code, d.message.clone())
 }
 
 /// A keyword and a `:` name a rule only when methods and a path follow;
@@ -254,18 +263,16 @@ fn keyword_before_a_colon_names_a_rule_only_before_a_matcher() {
         "input key\nstatus: 429\n",
         "input key\nfixed: GET\n",
     ] {
-        let (_, diags) = compile_source(&Source::new("t.rl", text));
-        let d = diags.iter().next().unwrap();
-        assert_eq!(d.code, codes::SYNTAX, "{text:?}: {}", d.message);
+        let (code, message) = first_diag(text);
+        assert_eq!(code, codes::SYNTAX, "{text:?}: {message}");
     }
     // Methods and a path, however spread out, make it a rule's name.
     for text in [
         "input key\nstatus: GET|POST /x: 1/1s\n",
         "input key\nbody:\n  GET | POST\n  /x: 1/1s\n",
     ] {
-        let (_, diags) = compile_source(&Source::new("t.rl", text));
-        let d = diags.iter().next().unwrap();
-        assert_eq!(d.code, codes::KEYWORD_AS_NAME, "{text:?}: {}", d.message);
+        let (code, message) = first_diag(text);
+        assert_eq!(code, codes::KEYWORD_AS_NAME, "{text:?}: {message}");
     }
 }
 
@@ -279,9 +286,8 @@ fn no_keyword_hint_inside_a_comment() {
         "input key\nGET /x by # by fixed",
         "input key\nbucket # respond",
     ] {
-        let (_, diags) = compile_source(&Source::new("t.rl", text));
-        let d = diags.iter().next().unwrap();
-        assert_eq!(d.code, codes::SYNTAX, "{text:?}: {}", d.message);
+        let (code, message) = first_diag(text);
+        assert_eq!(code, codes::SYNTAX, "{text:?}: {message}");
     }
 }
 
@@ -434,8 +440,7 @@ fn option_between_windows_only_after_options() {
         "input k\nGET /x by k: 1/1s fixed, bogus\n",
         "input k\nGET /x by k per 1s fixed, 2/1m\n",
     ] {
-        let (_, diags) = compile_source(&Source::new("t.rl", text));
-        let d = diags.iter().next().unwrap();
-        assert_eq!(d.code, codes::SYNTAX, "{text:?}: {}", d.message);
+        let (code, message) = first_diag(text);
+        assert_eq!(code, codes::SYNTAX, "{text:?}: {message}");
     }
 }
