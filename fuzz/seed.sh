@@ -11,7 +11,12 @@ done
 n=0
 for f in ../tests/vendors/*/*.jsonl; do
   cp "$f" "corpus/trace/$(basename "$(dirname "$f")")-$(basename "$f")"
-  # Each request line alone too, without the harness-only fields.
+  # Each request line alone too, as written. Note: these files carry the
+  # test harness's own fields (repeat, step, expect, why), which replay
+  # rejects as unknown fields, so every seed line starts on that error path
+  # and the fuzzer mutates from there; seeds of plain trace lines would
+  # reach the decisions sooner (not done: stripping nested JSON needs a
+  # tool beyond the shell).
   grep -v '^//' "$f" | head -5 | while IFS= read -r line; do
     n=$((n + 1))
     printf '%s\n' "$line" > "corpus/trace/line-$(basename "$f" .jsonl)-$n.jsonl"
