@@ -43,7 +43,8 @@ out = ["# Diagnostics", "",
        "`related` holds the secondary labels, such as the first declaration of a",
        "duplicate, each with the same `line`, `column`, `span` and `label` fields; it",
        "is empty when there are none. A file that cannot be read gives an object",
-       "with only `file`, `code` (`rl::bad_input`), `severity` and `message`.", ""]
+       "with only `file`, `code` (`rl::bad_input`), `severity` and `message`.",
+       "The human output's `file:line:col` header counts the same way.", ""]
 for code, desc in codes:
     stem = code.split("::")[1]
     out += [f"## `{code}`", "", desc, ""]

@@ -5,7 +5,7 @@
 //! for terminals and golden tests) or JSON objects (for tools).
 
 use crate::source::{Source, Span};
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan};
 use std::fmt;
 
 /// Stable diagnostic codes. Every code is listed, with an example, in
@@ -249,7 +249,10 @@ impl Diagnostic {
     pub fn report<'a>(&'a self, source: &'a Source) -> Report<'a> {
         Report {
             diag: self,
-            src: NamedSource::new(source.name(), source.shared_text()),
+            src: Text {
+                name: source.name().to_string(),
+                text: source.shared_text(),
+            },
         }
     }
 }
@@ -422,7 +425,49 @@ pub fn to_json(d: &Diagnostic, source: &Source) -> serde_json::Value {
 /// A [`Diagnostic`] with its source, implementing [`miette::Diagnostic`].
 pub struct Report<'a> {
     diag: &'a Diagnostic,
-    src: NamedSource<std::sync::Arc<str>>,
+    src: Text,
+}
+
+/// A policy's text for miette, whose `file:line:col` header counts columns
+/// in characters, as rustc does and as the JSON output does (miette counts
+/// bytes: a line with `é` before the error would disagree).
+struct Text {
+    name: String,
+    text: std::sync::Arc<str>,
+}
+
+impl miette::SourceCode for Text {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let c = self.text.read_span(span, before, after)?;
+        // miette reads the header's position with no context lines; with
+        // context the column is 0 anyway.
+        let column = if before == 0 {
+            let start = span.offset();
+            let line_start = self
+                .text
+                .get(..start)
+                .and_then(|t| t.rfind('\n'))
+                .map_or(0, |i| i + 1);
+            self.text
+                .get(line_start..start)
+                .map_or(c.column(), |t| t.chars().count())
+        } else {
+            c.column()
+        };
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            c.data(),
+            *c.span(),
+            c.line(),
+            column,
+            c.line_count(),
+        )))
+    }
 }
 
 impl fmt::Debug for Report<'_> {

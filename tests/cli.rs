@@ -340,3 +340,20 @@ fn compile_prints_the_same_bytes_every_run() {
         );
     }
 }
+
+#[test]
+fn human_and_json_columns_agree_on_non_ascii_lines() {
+    // Four two-byte characters before the error: miette alone would say
+    // column 38 (bytes); rustc, like the JSON output, counts characters.
+    let p = tmp(
+        "columns.rl",
+        "policy p\ninput key\nr: ANY /** when key == \"éééé\" by ipp: 1/1s\n".as_bytes(),
+    );
+    let path = p.to_str().unwrap();
+    let human = text(&rlc(&["check", path]).stderr) + &text(&rlc(&["check", path]).stdout);
+    assert!(human.contains(&format!("{path}:3:34]")), "{human}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&rlc(&["check", "--format", "json", path]).stdout).unwrap();
+    assert_eq!(json[0]["line"], 3);
+    assert_eq!(json[0]["column"], 34);
+}
