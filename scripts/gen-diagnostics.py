@@ -45,9 +45,25 @@ out = ["# Diagnostics", "",
        "is empty when there are none. A file that cannot be read gives an object",
        "with only `file`, `code` (`rl::bad_input`), `severity` and `message`.",
        "The human output's `file:line:col` header counts the same way.", ""]
+# Longer text than a code's one-line doc: (description, note after the example).
+NOTES = {
+    "identical_rules": (
+        "Two rules that limit the same requests the same way: the same methods,\n"
+        "paths, condition, key, windows, algorithm, burst, `block` penalty and mode\n"
+        "(both enforced or both `shadow`). Rules that differ only in `status` or\n"
+        "response are identical (they count every request twice over); a rule and a\n"
+        "copy with another `block`, or its `shadow` copy on trial, are not.",
+        None),
+    "bad_body": (
+        None,
+        "`${rule}`, `${policy}` and `${reason}` (`rate_limited`, `blocked`...) are\n"
+        "text and need quotes in a body; the other placeholders are numbers. An\n"
+        "unquoted `${reason}` is the same error (`tests/ui/bad_body_reason.rl`)."),
+}
 for code, desc in codes:
     stem = code.split("::")[1]
-    out += [f"## `{code}`", "", desc, ""]
+    long_desc, note = NOTES.get(stem, (None, None))
+    out += [f"## `{code}`", "", long_desc or desc, ""]
     rl = os.path.join(root, f"tests/ui/{stem}.rl")
     if os.path.exists(rl):
         out += ["```rl", open(rl).read().rstrip(), "```", "", "```text",
@@ -56,5 +72,7 @@ for code, desc in codes:
         out.append("Reported by the command line when a file cannot be used: missing, "
                    "a directory, not UTF-8, or larger than 64 MiB (`rlc check` exits 2).")
     out.append("")
+    if note:
+        out += [note, ""]
 open(os.path.join(root, "docs/diagnostics.md"), "w").write("\n".join(out))
 print(f"{len(codes)} codes")
