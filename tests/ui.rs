@@ -228,14 +228,22 @@ fn every_keyword_as_a_rule_name() {
         );
     }
     // A missing name after a keyword is not a keyword used as a name.
-    for text in [
-        "input key\nGET /x by key: 1/1s respond",
-        "input key\nGET /x by key: 1/1s fixed\n  bogus\n",
-        "default respond",
-        "input key\nGET /x by",
-    ] {
-        let (code, message) = first_diag(text);
-        assert_eq!(code, codes::SYNTAX, "{text:?}: {message}");
+    expect_first_code(
+        codes::SYNTAX,
+        &[
+            "input key\nGET /x by key: 1/1s respond",
+            "input key\nGET /x by key: 1/1s fixed\n  bogus\n",
+            "default respond",
+            "input key\nGET /x by",
+        ],
+    );
+}
+
+/// Asserts that each text's first diagnostic has `code`.
+fn expect_first_code(code: &str, texts: &[&str]) {
+    for text in texts {
+        let (found, message) = first_diag(text);
+        assert_eq!(found, code, "{text:?}: {message}");
     }
 }
 
@@ -253,42 +261,42 @@ fn first_diag(text: &str) -> (&'static str, String) {
 /// otherwise the mistake is something else and the generic message stays.
 #[test]
 fn keyword_before_a_colon_names_a_rule_only_before_a_matcher() {
-    for text in [
-        "response slow {\n  status: 429\n}\n",
-        "response slow {\n  body: \"x\"\n}\n",
-        "policy: foo\n",
-        "input: key\n",
-        "default: sliding\n",
-        "input key\nGET /x by key: 1/1s\n  burst: 5\n",
-        "input key\nstatus: 429\n",
-        "input key\nfixed: GET\n",
-    ] {
-        let (code, message) = first_diag(text);
-        assert_eq!(code, codes::SYNTAX, "{text:?}: {message}");
-    }
+    expect_first_code(
+        codes::SYNTAX,
+        &[
+            "response slow {\n  status: 429\n}\n",
+            "response slow {\n  body: \"x\"\n}\n",
+            "policy: foo\n",
+            "input: key\n",
+            "default: sliding\n",
+            "input key\nGET /x by key: 1/1s\n  burst: 5\n",
+            "input key\nstatus: 429\n",
+            "input key\nfixed: GET\n",
+        ],
+    );
     // Methods and a path, however spread out, make it a rule's name.
-    for text in [
-        "input key\nstatus: GET|POST /x: 1/1s\n",
-        "input key\nbody:\n  GET | POST\n  /x: 1/1s\n",
-    ] {
-        let (code, message) = first_diag(text);
-        assert_eq!(code, codes::KEYWORD_AS_NAME, "{text:?}: {message}");
-    }
+    expect_first_code(
+        codes::KEYWORD_AS_NAME,
+        &[
+            "input key\nstatus: GET|POST /x: 1/1s\n",
+            "input key\nbody:\n  GET | POST\n  /x: 1/1s\n",
+        ],
+    );
 }
 
 /// The parser fails at the end of a file that ends in a comment without a
 /// final newline; the comment's last word is not a name, keyword or not.
 #[test]
 fn no_keyword_hint_inside_a_comment() {
-    for text in [
-        "input key\ninput tenant,\n# keyed by default",
-        "input key\nGET /x by\n# key: 1/1s by default",
-        "input key\nGET /x by # by fixed",
-        "input key\nbucket # respond",
-    ] {
-        let (code, message) = first_diag(text);
-        assert_eq!(code, codes::SYNTAX, "{text:?}: {message}");
-    }
+    expect_first_code(
+        codes::SYNTAX,
+        &[
+            "input key\ninput tenant,\n# keyed by default",
+            "input key\nGET /x by\n# key: 1/1s by default",
+            "input key\nGET /x by # by fixed",
+            "input key\nbucket # respond",
+        ],
+    );
 }
 
 /// docs/language.md lists every keyword.
@@ -435,12 +443,12 @@ fn option_between_windows_suggestions_compile() {
 /// generic message.
 #[test]
 fn option_between_windows_only_after_options() {
-    for text in [
-        "input k\nGET /y: 1/1s\ncounter c = GET /x by k per 1m fixed, 5/1s\n",
-        "input k\nGET /x by k: 1/1s fixed, bogus\n",
-        "input k\nGET /x by k per 1s fixed, 2/1m\n",
-    ] {
-        let (code, message) = first_diag(text);
-        assert_eq!(code, codes::SYNTAX, "{text:?}: {message}");
-    }
+    expect_first_code(
+        codes::SYNTAX,
+        &[
+            "input k\nGET /y: 1/1s\ncounter c = GET /x by k per 1m fixed, 5/1s\n",
+            "input k\nGET /x by k: 1/1s fixed, bogus\n",
+            "input k\nGET /x by k per 1s fixed, 2/1m\n",
+        ],
+    );
 }
