@@ -49,6 +49,19 @@ pub struct WindowReport {
     pub window_ns: u64,
 }
 
+impl WindowReport {
+    /// These figures as a rejection reports them: nothing remaining, and the
+    /// reset when the request would be admitted, `now + retry`
+    /// (docs/semantics.md; for a sliding window that is sooner than the
+    /// count's return to zero, for a bucket sooner than its full refill).
+    pub(crate) fn as_rejected(&mut self, now: u64, retry: Option<u64>) {
+        self.remaining = 0;
+        if let Some(r) = retry {
+            self.reset_ns = now.saturating_add(r);
+        }
+    }
+}
+
 /// GCRA. `t` is the emission interval, `tau` the capacity in ns, `limit` N.
 #[inline]
 pub fn bucket(

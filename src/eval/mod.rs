@@ -349,11 +349,7 @@ impl LazyWindow<'_> {
         )
         .1;
         if let Some(retry) = self.rejected {
-            r.remaining = 0;
-            // On a rejection the reset is when it would be admitted.
-            if let Some(x) = retry {
-                r.reset_ns = now.saturating_add(x);
-            }
+            r.as_rejected(now, retry);
         }
         r
     }
@@ -1141,10 +1137,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                     // to start: this window, as judged, with nothing left.
                     let mut windows = SmallVec::new();
                     if let Some(mut r) = report {
-                        r.remaining = 0;
-                        if let Some(x) = retry {
-                            r.reset_ns = now.saturating_add(x);
-                        }
+                        r.as_rejected(now, retry);
                         windows.push(r);
                     }
                     return Decision {
@@ -2050,14 +2043,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             window = 0;
         }
         if let Some(w) = windows.get_mut(window) {
-            w.remaining = 0;
-            // On a rejection the reset is when the request would be admitted
-            // (docs/semantics.md): for a sliding window that is sooner than
-            // the count's return to zero, for a bucket sooner than its full
-            // refill.
-            if let Some(r) = retry {
-                w.reset_ns = now.saturating_add(r);
-            }
+            w.as_rejected(now, retry);
         }
         Decision {
             table: &self.table,
