@@ -487,6 +487,54 @@ impl<C: rlc::Clock> Runner for Rlc<C> {
     }
 }
 
+/// An rlc limiter over one rule, through the handle of its route
+/// (`Limiter::keyed`, resolved once per pass): the key alone per request
+/// and a verdict of three words (`Keyed::verdict`), as governor's
+/// `check_key` and its `Result`. `given`: virtual time, as [`Rlc`].
+struct RlcKeyed<C: rlc::Clock>(Rlc<C>);
+
+impl<C: rlc::Clock> Runner for RlcKeyed<C> {
+    fn name(&self) -> String {
+        self.0.name.to_string()
+    }
+    #[inline(never)]
+    fn pass(&self, idx: &[u32], keys: &Keys) -> u64 {
+        let r = &self.0;
+        let h = r
+            .lim
+            .keyed("GET", PATH)
+            .expect("the single-rule policy routes GET to one keyed rule");
+        let mut ok = 0u64;
+        let check = |i: u32, now: Option<u64>| {
+            let i = i as usize;
+            let d = match (keys.numeric, now) {
+                (true, Some(now)) => h.verdict_at(keys.ids[i], now),
+                (true, None) => h.verdict(keys.ids[i]),
+                (false, Some(now)) => h.verdict_at(&keys.strs[i], now),
+                (false, None) => h.verdict(&keys.strs[i]),
+            };
+            d.allowed() as u64
+        };
+        if r.given {
+            let step = r.dt * CHUNK as u64;
+            let mut now = r
+                .vnow
+                .fetch_add(step * (idx.len() / CHUNK + 1) as u64, Ordering::Relaxed);
+            for chunk in idx.chunks(CHUNK) {
+                now += step;
+                for &i in chunk {
+                    ok += check(i, Some(now));
+                }
+            }
+        } else {
+            for &i in idx {
+                ok += check(i, None);
+            }
+        }
+        ok
+    }
+}
+
 /// The single-rule request for key `i`: the id as a number for u64 keys,
 /// the string otherwise.
 #[inline]
@@ -770,6 +818,22 @@ fn single_runners<K: KeyPick>(load: Load, n: usize) -> Vec<Box<dyn Runner>> {
         Box::new(Rlc::new("rlc system", &policy, SystemClock, n, false, 0)),
         Box::new(Floor::new("floor tsc", n, t, tau, Some(TscClock::new()), 0)),
         Box::new(Floor::new("floor given", n, t, tau, None, DT_SINGLE)),
+        Box::new(RlcKeyed(Rlc::new(
+            "rlc keyed tsc",
+            &policy,
+            rlc::TscClock::new(),
+            n,
+            false,
+            0,
+        ))),
+        Box::new(RlcKeyed(Rlc::new(
+            "rlc keyed given",
+            &policy,
+            ManualClock::new(0),
+            n,
+            true,
+            DT_SINGLE,
+        ))),
     ]
 }
 
@@ -777,10 +841,10 @@ fn section_single(cfg: &Cfg, summary: &mut Summary) {
     let start = Instant::now();
     println!("\n## 1. One rule vs one keyed governor quota (1 thread, ns per decision, median of runs)\n");
     println!(
-        "| keys | n | dist | quota | governor | gov+ahash | gov fake-clock | rlc tsc | rlc given | rlc system | floor tsc | floor given | gov/rlc tsc | gov+ahash/rlc tsc | gov fake/rlc given | rlc tsc/floor tsc | rlc given/floor given | admitted rlc / gov |"
+        "| keys | n | dist | quota | governor | gov+ahash | gov fake-clock | rlc tsc | rlc given | rlc system | rlc keyed tsc | rlc keyed given | floor tsc | floor given | gov/rlc tsc | gov+ahash/rlc tsc | gov fake/rlc given | gov/rlc keyed tsc | gov+ahash/rlc keyed tsc | gov fake/rlc keyed given | rlc tsc/floor tsc | rlc keyed tsc/floor tsc | rlc keyed given/floor given | admitted rlc / gov |"
     );
     println!(
-        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for kind in [KeyKind::U64, KeyKind::Str] {
         for &n in &cfg.key_counts {
@@ -828,33 +892,42 @@ fn section_single(cfg: &Cfg, summary: &mut Summary) {
                     }
                     let s = measure(&refs, &idx, &keys, runs);
                     let ns: Vec<f64> = s.iter().map(|x| x.ns_per_op).collect();
+                    // Runner indices, in `single_runners` order.
+                    let (gv, ga, gf, rt, rg, rs, ft, fg, kt, kg) = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9);
+                    let figures: Vec<String> = [gv, ga, gf, rt, rg, rs, kt, kg, ft, fg]
+                        .iter()
+                        .map(|&j| format!("{:.1}", ns[j]))
+                        .collect();
+                    let ratios: Vec<String> = [
+                        (gv, rt),
+                        (ga, rt),
+                        (gf, rg),
+                        (gv, kt),
+                        (ga, kt),
+                        (gf, kg),
+                        (rt, ft),
+                        (kt, ft),
+                        (kg, fg),
+                    ]
+                    .iter()
+                    .map(|&(a, b)| format!("{:.2}x", ns[a] / ns[b]))
+                    .collect();
                     println!(
-                        "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.0}% / {:.0}% |",
+                        "| {} | {} | {} | {} | {} | {} | {:.0}% / {:.0}% |",
                         kind.name(),
                         human(n),
                         dist.name(),
                         load.name(),
-                        ns[0],
-                        ns[1],
-                        ns[2],
-                        ns[3],
-                        ns[4],
-                        ns[5],
-                        ns[6],
-                        ns[7],
-                        ns[0] / ns[3],
-                        ns[1] / ns[3],
-                        ns[2] / ns[4],
-                        ns[3] / ns[6],
-                        ns[4] / ns[7],
-                        s[3].admitted * 100.0,
-                        s[0].admitted * 100.0,
+                        figures.join(" | "),
+                        ratios.join(" | "),
+                        s[rt].admitted * 100.0,
+                        s[gv].admitted * 100.0,
                     );
                     if n <= 100_000 && kind == KeyKind::U64 {
                         summary.lines.push(format!(
-                            "single {} {} {} {}: gov/rlc tsc {:.2}x (target >= 1.5), gov+ahash/rlc tsc {:.2}x (>= 1.0), gov fake/rlc given {:.2}x, rlc tsc/floor tsc {:.2}x (<= 1.5), rlc given/floor given {:.2}x",
+                            "single {} {} {} {}: gov/rlc tsc {:.2}x, gov/rlc keyed tsc {:.2}x (target >= 1.5), gov+ahash/rlc keyed tsc {:.2}x (>= 1.0), rlc keyed tsc/floor tsc {:.2}x (<= 1.5), rlc keyed given/floor given {:.2}x",
                             kind.name(), human(n), dist.name(), load.name(),
-                            ns[0] / ns[3], ns[1] / ns[3], ns[2] / ns[4], ns[3] / ns[6], ns[4] / ns[7]
+                            ns[gv] / ns[rt], ns[gv] / ns[kt], ns[ga] / ns[kt], ns[kt] / ns[ft], ns[kg] / ns[fg]
                         ));
                     }
                     progress(
@@ -890,6 +963,10 @@ fn smoke_agree(load: Load, keys: &Keys, idx: &[u32]) {
     // The request the benchmark sends (a number for u64 keys) and the key's
     // text: the same key, so the same decisions.
     let text = Limiter::with_capacity(load.policy(), ManualClock::new(0), keys.strs.len());
+    let by_handle = Limiter::with_capacity(load.policy(), ManualClock::new(0), keys.strs.len());
+    let h = by_handle
+        .keyed("GET", PATH)
+        .expect("the single-rule policy routes GET to one keyed rule");
     let now = SystemClock.now_ns();
     for &i in idx.iter().take(5000) {
         let k = &keys.strs[i as usize];
@@ -900,6 +977,16 @@ fn smoke_agree(load: Load, keys: &Keys, idx: &[u32]) {
             .check_at(&Request::new("GET", PATH).attr("key", k), now)
             .allowed();
         assert_eq!(a, c, "rlc by number and by text disagree on key {k}");
+        let d = if keys.numeric {
+            h.check_at(keys.ids[i as usize], now)
+        } else {
+            h.check_at(k, now)
+        };
+        assert_eq!(
+            a,
+            d.allowed(),
+            "rlc and its keyed handle disagree on key {k}"
+        );
     }
 }
 
@@ -936,7 +1023,11 @@ fn section_threads(cfg: &Cfg, summary: &mut Summary) {
         };
         for r in &runners {
             let name = r.name();
-            if name == "rlc system" || name == "floor given" || name == "governor fake-clock" {
+            if name == "rlc system"
+                || name == "floor given"
+                || name == "governor fake-clock"
+                || name == "rlc keyed given"
+            {
                 continue;
             }
             r.pass(&all, &keys);

@@ -60,5 +60,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for h in handles {
         h.join().map_err(|_| "worker panicked")?;
     }
+
+    // A route that one keyed quota decides (here GET, only `per_ip`) can be
+    // resolved once and decided from its key alone: the fastest path.
+    let reads = limiter.keyed("GET", "/widgets/42")?;
+    let v = reads.verdict("203.0.113.9");
+    println!(
+        "GET through the `{}` handle, keyed by {}: {}",
+        reads.rule(),
+        reads.key_name(),
+        v.status()
+    );
+    // POST routes to two rules: no handle, and the reason why.
+    if let Err(why) = limiter.keyed("POST", "/widgets/42") {
+        println!("POST has no handle: {why}");
+    }
     Ok(())
 }

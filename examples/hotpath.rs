@@ -4,6 +4,8 @@
 //! `single`: `ANY /** by key: 10_000_000/1s bucket`, 1,000 keys, round robin;
 //! `single-u64`: the same with the keys given as numbers (`attr_u64`);
 //! `single-str`: the same with `key|ip`-like strings.
+//! `keyed-u64`, `keyed-str`: the same rule through a [`rlc::Keyed`] handle
+//! (`Limiter::keyed`), number or `key|ip`-like keys.
 //! `vendor`: `policies/basis-theory.rl`, API requests of 1,000 clients.
 use rlc::{Limiter, ManualClock, Policy, Request};
 use std::hint::black_box;
@@ -17,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(1_000_000);
     let keys: Vec<String> = (0..1000u64)
         .map(|i| {
-            if mode == "single-str" {
+            if mode == "single-str" || mode == "keyed-str" {
                 format!("key_prod_{:016x}|10.0.{}.{}", i * 7919, i / 250, i % 250)
             } else {
                 (i * 7919).to_string()
@@ -46,6 +48,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     req.attr("key", k)
                 };
                 let d = l.check_at(&req, now);
+                admitted += d.allowed() as u64;
+                now += 1000;
+            }
+        }
+        "verdict-u64" => {
+            let p = Policy::from_str(
+                "p.rl",
+                "policy p\ninput key\nall: ANY /** by key: 10_000_000/1s bucket\n",
+            )?;
+            let l = Limiter::with_capacity(p, ManualClock::new(0), 4096);
+            let h = l.keyed("GET", "/v1/items")?;
+            for i in 0..iters {
+                admitted += h.verdict_at((i % 1000) * 7919, now).allowed() as u64;
+                now += 1000;
+            }
+        }
+        "keyed-u64" | "keyed-str" => {
+            let p = Policy::from_str(
+                "p.rl",
+                "policy p\ninput key\nall: ANY /** by key: 10_000_000/1s bucket\n",
+            )?;
+            let l = Limiter::with_capacity(p, ManualClock::new(0), 4096);
+            let h = l.keyed("GET", "/v1/items")?;
+            for i in 0..iters {
+                let d = if mode == "keyed-u64" {
+                    h.check_at((i % 1000) * 7919, now)
+                } else {
+                    h.check_at(&keys[(i % 1000) as usize], now)
+                };
                 admitted += d.allowed() as u64;
                 now += 1000;
             }

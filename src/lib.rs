@@ -42,7 +42,10 @@ pub use compile::DecisionTable;
 pub use diag::{Diagnostic, Diagnostics, Severity};
 #[cfg(feature = "tsc")]
 pub use eval::TscClock;
-pub use eval::{Clock, Decision, DefaultClock, Limiter, ManualClock, Reason, Request, SystemClock};
+pub use eval::{
+    Clock, Decision, DefaultClock, Key, Keyed, KeyedVerdict, Limiter, ManualClock, NotKeyed,
+    Reason, Request, SystemClock,
+};
 pub use source::{Source, Span};
 use std::sync::Arc;
 

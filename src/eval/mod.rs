@@ -31,6 +31,7 @@
 pub mod algo;
 pub mod calendar;
 pub mod clock;
+mod keyed;
 pub mod render;
 pub mod store;
 
@@ -40,6 +41,7 @@ use algo::{Verdict, WindowReport};
 #[cfg(feature = "tsc")]
 pub use clock::TscClock;
 pub use clock::{Clock, DefaultClock, ManualClock, SystemClock};
+pub use keyed::{Key, Keyed, KeyedVerdict, NotKeyed};
 use smallvec::SmallVec;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -569,12 +571,38 @@ enum Routed {
     General,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct One {
     rule: u32,
     group: GroupId,
     /// The key's input, `None` for a rule without a key (one global count).
     attr: Option<usize>,
+}
+
+impl One {
+    /// Rule `ri` as a single keyed quota, if it has that shape: a plain rule
+    /// (see [`plain`]) with no condition, no `cost` attribute, one window
+    /// and one key group of at most one attribute.
+    fn of(t: &DecisionTable, ri: u32) -> Option<One> {
+        let rule = t.rules.get(ri as usize)?;
+        if !plain(rule) {
+            return None;
+        }
+        let ([g], [_], None, None) = (
+            &rule.groups[..],
+            &rule.windows[..],
+            &rule.cond,
+            rule.cost_attr,
+        ) else {
+            return None;
+        };
+        let attrs = &t.groups[g.0 as usize].attrs;
+        (attrs.len() <= 1).then(|| One {
+            rule: ri,
+            group: *g,
+            attr: attrs.first().copied(),
+        })
+    }
 }
 
 impl Fast {
@@ -609,21 +637,8 @@ impl Fast {
                         return Routed::General;
                     }
                     if let [Target::Rule(ri)] = v[..] {
-                        let rule = &t.rules[ri as usize];
-                        if let ([g], [_], None, None) = (
-                            &rule.groups[..],
-                            &rule.windows[..],
-                            &rule.cond,
-                            rule.cost_attr,
-                        ) {
-                            let attrs = &t.groups[g.0 as usize].attrs;
-                            if attrs.len() <= 1 {
-                                return Routed::One(One {
-                                    rule: ri,
-                                    group: *g,
-                                    attr: attrs.first().copied(),
-                                });
-                            }
+                        if let Some(one) = One::of(t, ri) {
+                            return Routed::One(one);
                         }
                     }
                     Routed::Plain(v.clone())
@@ -1008,30 +1023,49 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 (None, None) => return self.admitted(None, SmallVec::new(), 0, now),
             }
         }
-        let touch = match self.store.entry(one.group, h.finish(), now, true) {
-            Lookup::Found(words) => Touch {
+        self.decide_hashed(one, h.finish(), req.cost, now)
+    }
+
+    /// [`Limiter::check_one`] once the key is hashed: the key's state, then
+    /// the judgement. Shared with [`Keyed`], so that a key decided through a
+    /// handle and through [`Limiter::check`] is one key with one state.
+    #[inline]
+    fn decide_hashed(&self, one: One, hash: u64, cost: u64, now: u64) -> Decision<'_> {
+        match self.touch_hashed(one, hash, cost, now) {
+            Ok(touch) => self.decide_one(&touch, &[], now),
+            Err(None) => self.admitted(None, SmallVec::new(), 0, now),
+            Err(Some(status)) => self.reject_full(RuleId(one.rule), status, now),
+        }
+    }
+
+    /// The touch of a hashed key of a [`One`] rule. `Err(None)`: no state,
+    /// the request is admitted unlimited; `Err(Some(status))`: the store is
+    /// full and `default overflow` rejects with that status.
+    #[inline(always)]
+    fn touch_hashed(
+        &self,
+        one: One,
+        hash: u64,
+        cost: u64,
+        now: u64,
+    ) -> Result<Touch<'_>, Option<u16>> {
+        let t = &*self.table;
+        match self.store.entry(one.group, hash, now, true) {
+            Lookup::Found(words) => Ok(Touch {
                 rule: one.rule,
                 words,
-                cost: req.cost,
+                cost,
                 shift: 0,
-            },
-            Lookup::Absent => return self.admitted(None, SmallVec::new(), 0, now),
+            }),
+            Lookup::Absent => Err(None),
             Lookup::Full => {
-                let rule = &t.rules[one.rule as usize];
-                if t.overflow == Overflow::Reject {
-                    return self.reject_full(RuleId(one.rule), rule.status, now);
-                }
-                return self.admitted(None, SmallVec::new(), 0, now);
+                Err((t.overflow == Overflow::Reject).then(|| t.rules[one.rule as usize].status))
             }
-        };
-        // Plain rules have constant limits: no attribute value is read.
-        self.decide_one(&touch, &[], now)
+        }
     }
 
     /// [`Limiter::check_plain`] when the request touches one (plain rule,
-    /// key) of one window: judge and write in one loop, re-judging when the
-    /// word changed since it was read (the same outcome as `decide`'s two
-    /// phases, which have nothing to make all-or-nothing here).
+    /// key) of one window: [`Limiter::judge_one`], as a [`Decision`].
     #[inline]
     fn decide_one<'s>(
         &'s self,
@@ -1041,18 +1075,109 @@ impl<C: Clock, S: Store> Limiter<C, S> {
     ) -> Decision<'s> {
         let t = &*self.table;
         let rule = &t.rules[touch.rule as usize];
+        let w = &rule.windows[0];
         let one = std::slice::from_ref(touch);
+        let lazy = |old, limit, rejected| LazyWindow {
+            window: w,
+            words: touch.words,
+            old,
+            cost: touch.cost,
+            limit,
+            rejected,
+        };
+        match self.judge_one(touch, values, now) {
+            OneJudged::Blocked(until) => self.rejected(
+                one,
+                0,
+                Some(until - now),
+                Reason::Blocked,
+                values,
+                now,
+                false,
+            ),
+            OneJudged::Admitted {
+                old,
+                new,
+                limit,
+                report,
+            } => {
+                let mut windows = SmallVec::new();
+                let mut charges = SmallVec::new();
+                // With a lazy window, `settle` finds the charge there
+                // (bucket and fixed windows need no `new`).
+                if let Some(r) = report {
+                    windows.push(r);
+                    charges.push(Charge {
+                        word: &touch.words[w.word as usize],
+                        window: w,
+                        cost: touch.cost,
+                        new,
+                        settles: rule.cost_attr.is_none(),
+                        shift: 0,
+                    });
+                }
+                Decision {
+                    table: t,
+                    allowed: true,
+                    status: 200,
+                    rule: Some(RuleId(touch.rule)),
+                    reason: None,
+                    retry_after_ns: None,
+                    now,
+                    figures: match report {
+                        None => Figures::lazy(lazy(old, limit, None)),
+                        Some(_) => Figures::Eager(Eager {
+                            charges,
+                            ..Eager::reported(0, windows)
+                        }),
+                    },
+                }
+            }
+            OneJudged::Rejected {
+                old,
+                retry,
+                limit,
+                report,
+            } if rule.block_ns.is_none() => {
+                // What `rejected` reports for one window with no penalty to
+                // start: this window, as judged, with nothing left.
+                let mut windows = SmallVec::new();
+                if let Some(mut r) = report {
+                    r.as_rejected(now, retry);
+                    windows.push(r);
+                }
+                Decision {
+                    table: t,
+                    allowed: false,
+                    status: rule.status,
+                    rule: Some(RuleId(touch.rule)),
+                    reason: Some(reason_of(w)),
+                    retry_after_ns: retry,
+                    now,
+                    figures: match report {
+                        None => Figures::lazy(lazy(old, limit, Some(retry))),
+                        Some(_) => Figures::Eager(Eager::reported(0, windows)),
+                    },
+                }
+            }
+            OneJudged::Rejected { retry, .. } => {
+                self.rejected(one, 0, retry, reason_of(w), values, now, false)
+            }
+        }
+    }
+
+    /// Judges one (plain rule, key) touch of one window and, when it admits,
+    /// writes it: one loop, re-judging when the word changed since it was
+    /// read (the same outcome as `decide`'s two phases, which have nothing
+    /// to make all-or-nothing here). Shared by [`Limiter::decide_one`] and
+    /// [`Keyed`]'s verdicts, which render it differently.
+    #[inline(always)]
+    fn judge_one(&self, touch: &Touch<'_>, values: &[Option<&str>], now: u64) -> OneJudged {
+        let t = &*self.table;
+        let rule = &t.rules[touch.rule as usize];
         if let Some(until) = penalty_until(t, rule, touch) {
             if until > now {
-                return self.rejected(
-                    one,
-                    0,
-                    Some(until - now),
-                    Reason::Blocked,
-                    values,
-                    now,
-                    false,
-                );
+                return OneJudged::Blocked(until);
             }
         }
         let w = &rule.windows[0];
@@ -1081,14 +1206,6 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                     (j, Some(r))
                 }
             };
-            let lazy = |rejected| LazyWindow {
-                window: w,
-                words: touch.words,
-                old,
-                cost: touch.cost,
-                limit,
-                rejected,
-            };
             match judged {
                 Judged::Admit { new, roll } => {
                     if let Some((slot, val)) = roll {
@@ -1097,65 +1214,23 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                     match head.compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Acquire)
                     {
                         Ok(_) => {
-                            let mut windows = SmallVec::new();
-                            let mut charges = SmallVec::new();
-                            // With a lazy window, `settle` finds the charge
-                            // there (bucket and fixed windows need no `new`).
-                            if let Some(r) = report {
-                                windows.push(r);
-                                charges.push(Charge {
-                                    word: head,
-                                    window: w,
-                                    cost: touch.cost,
-                                    new,
-                                    settles: rule.cost_attr.is_none(),
-                                    shift: 0,
-                                });
+                            return OneJudged::Admitted {
+                                old,
+                                new,
+                                limit,
+                                report,
                             }
-                            return Decision {
-                                table: t,
-                                allowed: true,
-                                status: 200,
-                                rule: Some(RuleId(touch.rule)),
-                                reason: None,
-                                retry_after_ns: None,
-                                now,
-                                figures: match report {
-                                    None => Figures::lazy(lazy(None)),
-                                    Some(_) => Figures::Eager(Eager {
-                                        charges,
-                                        ..Eager::reported(0, windows)
-                                    }),
-                                },
-                            };
                         }
                         Err(actual) => old = actual,
                     }
                 }
-                Judged::Reject(retry) if rule.block_ns.is_none() => {
-                    // What `rejected` reports for one window with no penalty
-                    // to start: this window, as judged, with nothing left.
-                    let mut windows = SmallVec::new();
-                    if let Some(mut r) = report {
-                        r.as_rejected(now, retry);
-                        windows.push(r);
-                    }
-                    return Decision {
-                        table: t,
-                        allowed: false,
-                        status: rule.status,
-                        rule: Some(RuleId(touch.rule)),
-                        reason: Some(reason_of(w)),
-                        retry_after_ns: retry,
-                        now,
-                        figures: match report {
-                            None => Figures::lazy(lazy(Some(retry))),
-                            Some(_) => Figures::Eager(Eager::reported(0, windows)),
-                        },
-                    };
-                }
                 Judged::Reject(retry) => {
-                    return self.rejected(one, 0, retry, reason_of(w), values, now, false)
+                    return OneJudged::Rejected {
+                        old,
+                        retry,
+                        limit,
+                        report,
+                    }
                 }
             }
         }
@@ -2114,6 +2189,28 @@ struct Step {
     new: u64,
     roll: Option<(usize, u64)>,
     applied: bool,
+}
+
+/// [`Limiter::judge_one`]'s outcome. `report`: the window's figures when
+/// the judgement computed them (windows other than bucket and epoch-aligned
+/// fixed ones, whose figures are computed when asked).
+enum OneJudged {
+    /// A penalty runs until then.
+    Blocked(u64),
+    /// Written: `old` was replaced by `new`.
+    Admitted {
+        old: u64,
+        new: u64,
+        limit: u64,
+        report: Option<WindowReport>,
+    },
+    /// Rejected on the state word `old`.
+    Rejected {
+        old: u64,
+        retry: Option<u64>,
+        limit: u64,
+        report: Option<WindowReport>,
+    },
 }
 
 enum Judged {

@@ -1,0 +1,400 @@
+//! A route decided by one keyed quota, resolved once: [`Limiter::keyed`].
+//!
+//! In: a method and a path, once (at startup, per handler), then one key per
+//! request. Out: the [`Decision`] that [`Limiter::check`] gives a request of
+//! that method and path carrying that key, with the same state: a key
+//! decided through a handle and through `check` is one key.
+//!
+//! This is the shape of governor's keyed limiter (`check_key(&key)`): the
+//! route and the key's attribute are found once instead of on every
+//! request, and a number key is hashed without being written out as text.
+//! Only a route that exactly one rule decides, with nothing to read from
+//! the request but its key, resolves to a handle; [`NotKeyed`] says why any
+//! other does not, and such routes are decided by [`Limiter::check`].
+
+use super::algo::{self, Verdict};
+use super::{
+    hash_number, hash_value, method_bit, plain, reason_of, Clock, Decision, Limiter, One,
+    OneJudged, Reason, Store,
+};
+use crate::compile::{Limit, Target};
+use crate::ir::{Algorithm, Period};
+use smallvec::SmallVec;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::Ordering;
+
+/// A key given to a [`Keyed`] handle: a number, or text. The canonical
+/// decimal text of a number and the number itself are one key, as with
+/// [`crate::Request::attr_u64`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key<'a> {
+    /// A number key (a user or account id).
+    Num(u64),
+    /// A text key (an API key, `key|ip`).
+    Text(&'a str),
+}
+
+impl From<u64> for Key<'_> {
+    fn from(n: u64) -> Self {
+        Key::Num(n)
+    }
+}
+
+impl<'a> From<&'a str> for Key<'a> {
+    fn from(s: &'a str) -> Self {
+        Key::Text(s)
+    }
+}
+
+impl<'a> From<&'a String> for Key<'a> {
+    fn from(s: &'a String) -> Self {
+        Key::Text(s)
+    }
+}
+
+/// Why a route has no [`Keyed`] handle. Requests of such a route are decided
+/// by [`Limiter::check`], which handles every case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotKeyed {
+    /// No rule applies to the route: every request is admitted.
+    NoRule,
+    /// Several rules apply (names in policy order).
+    SeveralRules(Vec<String>),
+    /// A named counter counts the route's requests.
+    Counter(String),
+    /// The one rule reads more of the request than its key, or has no key:
+    /// the rule, and what it reads.
+    Shape {
+        /// The rule.
+        rule: String,
+        /// What keeps it from being a single keyed quota.
+        why: &'static str,
+    },
+}
+
+impl std::fmt::Display for NotKeyed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotKeyed::NoRule => write!(f, "no rule applies to this route"),
+            NotKeyed::SeveralRules(r) => {
+                write!(f, "several rules apply to this route: {}", r.join(", "))
+            }
+            NotKeyed::Counter(c) => write!(f, "counter `{c}` counts this route's requests"),
+            NotKeyed::Shape { rule, why } => write!(f, "rule `{rule}` {why}"),
+        }?;
+        write!(f, "; decide its requests with `Limiter::check`")
+    }
+}
+
+impl std::error::Error for NotKeyed {}
+
+/// What keeps rule `ri` from being one keyed quota, for [`NotKeyed::Shape`].
+fn shape_of(t: &crate::DecisionTable, ri: u32) -> &'static str {
+    let rule = &t.rules[ri as usize];
+    let attrs = rule
+        .groups
+        .first()
+        .map_or(0, |g| t.groups[g.0 as usize].attrs.len());
+    if rule.shadow {
+        "is a shadow rule"
+    } else if rule.cond.is_some() {
+        "has a condition"
+    } else if rule.cost_attr.is_some() {
+        "takes its cost from an attribute"
+    } else if !rule.params.is_empty() {
+        "takes its key from the path"
+    } else if !plain(rule) {
+        "has a derived, concurrency, time-zone or response-counting limit"
+    } else if rule.groups.len() != 1 || attrs > 1 {
+        "has a key of several attributes"
+    } else if rule.windows.len() != 1 {
+        "has several windows"
+    } else {
+        "has no key"
+    }
+}
+
+/// A handle on a route decided by one keyed quota: see the [module
+/// docs](self) and [`Limiter::keyed`].
+pub struct Keyed<'l, C: Clock, S: Store> {
+    limiter: &'l Limiter<C, S>,
+    one: One,
+    /// The input the rule is keyed by (`one.attr`).
+    key: usize,
+    /// The rule's bucket, when it is one of a constant limit with no
+    /// `block` penalty: [`Keyed::verdict`] then judges it inline, from
+    /// these figures copied out of the table (see [`Bucket`]).
+    bucket: Option<Bucket>,
+}
+
+/// What a bucket's verdict reads, side by side: the arguments of
+/// [`algo::bucket`](super::algo::bucket), the state word's offset and the
+/// rejection status.
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    emission_ns: u64,
+    tolerance_ns: u64,
+    limit: u64,
+    word: usize,
+    status: u16,
+}
+
+impl Bucket {
+    fn of(t: &crate::DecisionTable, one: One) -> Option<Bucket> {
+        let rule = &t.rules[one.rule as usize];
+        let w = rule.windows.first()?;
+        match (w.algorithm, w.period, &w.limit, rule.block_ns) {
+            (Algorithm::Bucket, Period::Nanos(_), &Limit::Const(limit), None) => Some(Bucket {
+                emission_ns: w.emission_ns,
+                tolerance_ns: w.tolerance_ns,
+                limit,
+                word: w.word as usize,
+                status: rule.status,
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl<C: Clock, S: Store> std::fmt::Debug for Keyed<'_, C, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyed")
+            .field("rule", &self.rule())
+            .field("key", &self.key_name())
+            .finish()
+    }
+}
+
+impl<C: Clock, S: Store> Limiter<C, S> {
+    /// Resolves the requests of `method` and `path` (a request path as
+    /// received, `/users/42`) to the one rule that decides them, when that
+    /// rule is a single keyed quota: enforced, no condition, one window,
+    /// a constant limit, and a key of one request attribute. The handle
+    /// then decides a request from its key alone, as governor's keyed
+    /// limiter does, with the decisions and state of [`Limiter::check`].
+    ///
+    /// The route is resolved for this path only; where the policy routes
+    /// other paths of a handler differently (a literal `/users/me` next to
+    /// `/users/{id}`), resolve one handle per path that differs.
+    pub fn keyed(&self, method: &str, path: &str) -> Result<Keyed<'_, C, S>, NotKeyed> {
+        let t = &*self.table;
+        let mut targets: SmallVec<[Target; 16]> = SmallVec::new();
+        t.routes.lookup_path(method_bit(method), path, &mut targets);
+        let rule_name = |ri: u32| t.rules[ri as usize].id.clone();
+        if let Some(c) = targets.iter().find_map(|x| match *x {
+            Target::Counter(c) => Some(c),
+            Target::Rule(_) => None,
+        }) {
+            return Err(NotKeyed::Counter(t.counters[c as usize].name.clone()));
+        }
+        let ri = match targets[..] {
+            [] => return Err(NotKeyed::NoRule),
+            [Target::Rule(ri)] => ri,
+            _ => {
+                let mut rules: Vec<u32> = targets
+                    .iter()
+                    .filter_map(|x| match *x {
+                        Target::Rule(ri) => Some(ri),
+                        Target::Counter(_) => None,
+                    })
+                    .collect();
+                rules.sort_unstable();
+                return Err(NotKeyed::SeveralRules(
+                    rules.into_iter().map(rule_name).collect(),
+                ));
+            }
+        };
+        match One::of(t, ri) {
+            Some(
+                one @ One {
+                    attr: Some(key), ..
+                },
+            ) => Ok(Keyed {
+                limiter: self,
+                one,
+                key,
+                bucket: Bucket::of(t, one),
+            }),
+            _ => Err(NotKeyed::Shape {
+                rule: rule_name(ri),
+                why: shape_of(t, ri),
+            }),
+        }
+    }
+}
+
+impl<'l, C: Clock, S: Store> Keyed<'l, C, S> {
+    /// The rule that decides this route.
+    pub fn rule(&self) -> &'l str {
+        &self.limiter.table.rules[self.one.rule as usize].id
+    }
+
+    /// The request attribute the rule is keyed by.
+    pub fn key_name(&self) -> &'l str {
+        &self.limiter.table.inputs[self.key]
+    }
+
+    /// Decides a request of cost 1 with this key, now (the limiter's clock).
+    #[inline]
+    pub fn check<'k>(&self, key: impl Into<Key<'k>>) -> Decision<'l> {
+        self.check_n_at(key, 1, self.limiter.clock.now())
+    }
+
+    /// Decides a request of cost 1 with this key at `now` (ns since the
+    /// Unix epoch), as [`Limiter::check_at`].
+    #[inline]
+    pub fn check_at<'k>(&self, key: impl Into<Key<'k>>, now: u64) -> Decision<'l> {
+        self.check_n_at(key, 1, now)
+    }
+
+    /// Decides a request of cost `cost` with this key at `now`, as
+    /// [`Limiter::check_at`] on a request of that [`crate::Request::cost`].
+    #[inline]
+    pub fn check_n_at<'k>(&self, key: impl Into<Key<'k>>, cost: u64, now: u64) -> Decision<'l> {
+        let l = self.limiter;
+        let mut h = l.hasher.build_hasher();
+        match key.into() {
+            Key::Num(n) => hash_number(&mut h, n),
+            Key::Text(s) => hash_value(&mut h, s),
+        }
+        l.decide_hashed(self.one, h.finish(), cost, now)
+    }
+
+    /// [`Keyed::check`] as a [`KeyedVerdict`]: the same decision and state
+    /// change, reported in three words (allowed, status, retry) instead of a
+    /// [`Decision`], as governor's `check_key` reports `Ok` or `NotUntil`.
+    /// For headers, a body or [`Limiter::settle`], use [`Keyed::check`].
+    #[inline]
+    pub fn verdict<'k>(&self, key: impl Into<Key<'k>>) -> KeyedVerdict {
+        self.verdict_n_at(key, 1, self.limiter.clock.now())
+    }
+
+    /// [`Keyed::verdict`] at `now` (ns since the Unix epoch).
+    #[inline]
+    pub fn verdict_at<'k>(&self, key: impl Into<Key<'k>>, now: u64) -> KeyedVerdict {
+        self.verdict_n_at(key, 1, now)
+    }
+
+    /// [`Keyed::check_n_at`] as a [`KeyedVerdict`].
+    #[inline]
+    pub fn verdict_n_at<'k>(&self, key: impl Into<Key<'k>>, cost: u64, now: u64) -> KeyedVerdict {
+        let l = self.limiter;
+        let mut h = l.hasher.build_hasher();
+        match key.into() {
+            Key::Num(n) => hash_number(&mut h, n),
+            Key::Text(s) => hash_value(&mut h, s),
+        }
+        let touch = match l.touch_hashed(self.one, h.finish(), cost, now) {
+            Ok(touch) => touch,
+            Err(None) => return KeyedVerdict::ADMIT,
+            Err(Some(status)) => {
+                return KeyedVerdict {
+                    allowed: false,
+                    status,
+                    reason: Some(Reason::StoreFull),
+                    retry_after_ns: None,
+                }
+            }
+        };
+        if let Some(b) = self.bucket {
+            // `judge_one` for this case, with the figures at hand.
+            let Some(head) = touch.words.get(b.word) else {
+                return KeyedVerdict::of(&l.decide_one(&touch, &[], now));
+            };
+            let mut old = head.load(Ordering::Acquire);
+            loop {
+                match algo::bucket(old, now, cost, b.emission_ns, b.tolerance_ns, b.limit).0 {
+                    Verdict::Admit(new) => {
+                        match head.compare_exchange_weak(
+                            old,
+                            new,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        ) {
+                            Ok(_) => return KeyedVerdict::ADMIT,
+                            Err(actual) => old = actual,
+                        }
+                    }
+                    Verdict::Reject(retry) => {
+                        return KeyedVerdict {
+                            allowed: false,
+                            status: b.status,
+                            reason: Some(Reason::Limit),
+                            retry_after_ns: retry,
+                        }
+                    }
+                }
+            }
+        }
+        let rule = &l.table.rules[self.one.rule as usize];
+        match l.judge_one(&touch, &[], now) {
+            OneJudged::Admitted { .. } => KeyedVerdict::ADMIT,
+            OneJudged::Rejected { retry, .. } if rule.block_ns.is_none() => KeyedVerdict {
+                allowed: false,
+                status: rule.status,
+                reason: Some(reason_of(&rule.windows[0])),
+                retry_after_ns: retry,
+            },
+            // A penalty to report or to start: the rare path, as a decision.
+            OneJudged::Rejected { .. } | OneJudged::Blocked(_) => {
+                KeyedVerdict::of(&l.decide_one(&touch, &[], now))
+            }
+        }
+    }
+}
+
+/// A [`Keyed`] handle's decision in brief: allowed or not, the status and
+/// reason of a rejection, and when to retry. The same decision as the
+/// [`Decision`] of [`Keyed::check`], without its figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyedVerdict {
+    allowed: bool,
+    status: u16,
+    reason: Option<Reason>,
+    retry_after_ns: Option<u64>,
+}
+
+impl KeyedVerdict {
+    const ADMIT: KeyedVerdict = KeyedVerdict {
+        allowed: true,
+        status: 200,
+        reason: None,
+        retry_after_ns: None,
+    };
+
+    /// The brief of a decision.
+    pub fn of(d: &Decision<'_>) -> Self {
+        KeyedVerdict {
+            allowed: d.allowed(),
+            status: d.status(),
+            reason: d.reason(),
+            retry_after_ns: d.retry_after_ns(),
+        }
+    }
+
+    /// True when the request may proceed.
+    pub fn allowed(&self) -> bool {
+        self.allowed
+    }
+
+    /// 200 when allowed, else the rule's rejection status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Why the request was rejected.
+    pub fn reason(&self) -> Option<Reason> {
+        self.reason
+    }
+
+    /// When a rejected request may be retried (`None`: admitted, or no
+    /// wait helps).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after_ns.map(std::time::Duration::from_nanos)
+    }
+
+    /// [`KeyedVerdict::retry_after`] in ns.
+    pub fn retry_after_ns(&self) -> Option<u64> {
+        self.retry_after_ns
+    }
+}

@@ -1,0 +1,284 @@
+//! `Limiter::keyed`: a route decided by one keyed quota, resolved once.
+//!
+//! A handle decides exactly as `Limiter::check` does on a request of its
+//! route carrying the key, with the same state: one limiter gets a random
+//! mix of handle checks, handle verdicts and ordinary requests, another the
+//! same requests on the general path, and every decision must agree. Routes
+//! that are not a single keyed quota are refused with the reason.
+//! `PROPTEST_CASES=N` scales it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use proptest::prelude::*;
+use proptest::test_runner::Config;
+use rlc::{Decision, Key, KeyedVerdict, Limiter, ManualClock, NotKeyed, Policy, Reason, Request};
+
+const T0: u64 = 1_700_000_000_000_000_000;
+
+/// Policies whose `GET /items/7` is one keyed quota, of every algorithm,
+/// with and without penalties, statuses, bodies and overflow choices.
+const POLICIES: &[&str] = &[
+    "input key\nall: ANY /** by key: 5/10s bucket\n",
+    "input key\nall: ANY /** by key: 5/10s bucket burst 2 status 503\n",
+    "input key\nall: ANY /** by key: 4/10s fixed\n",
+    "input key\nall: ANY /** by key: 4/8s sliding\n",
+    "input key\nall: ANY /** by key: 3/10s block 30s\n",
+    "input key\nall: ANY /** by key: 3/10s fixed block 4s\n",
+    "input key\nitems: GET /items/{id} by key: 3/5s\nother: POST /** by key: 1/1h\n",
+    "input key\ndefault overflow allow\nall: ANY /** by key: 2/10s\n",
+    "input key\nresponse slow { status 429 body \"{\\\"retry\\\": ${retry_after}}\" }\n\
+     all: ANY /** by key: 2/10s respond slow\n",
+];
+
+const METHOD: &str = "GET";
+const PATH: &str = "/items/7";
+/// More keys than the limiters' capacity, so that the store fills up.
+const KEYS: &[&str] = &[
+    "key_prod_1",
+    "key_test_2",
+    "7",
+    "42",
+    "k5",
+    "k6",
+    "k7",
+    "k8",
+];
+const CAPACITY: usize = 4;
+
+#[derive(Clone, Copy, Debug)]
+enum Via {
+    /// `Keyed::check_n_at`: a full decision.
+    Check,
+    /// `Keyed::verdict_n_at`.
+    Verdict,
+    /// `Limiter::check_at` on the same limiter: state shared with the handle.
+    Request,
+}
+
+#[derive(Clone, Debug)]
+struct Op {
+    dt_ns: u64,
+    key: usize,
+    as_number: bool,
+    cost: u64,
+    via: Via,
+    settle: Option<u64>,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let dt = prop_oneof![4 => Just(0u64), 4 => 0u64..2_000_000_000, 1 => 0u64..40_000_000_000];
+    let cost = prop_oneof![8 => Just(1u64), 1 => Just(0u64), 1 => 2u64..6];
+    let via = prop_oneof![Just(Via::Check), Just(Via::Verdict), Just(Via::Request)];
+    (
+        dt,
+        prop_oneof![4 => 0..4usize, 1 => 0..KEYS.len()],
+        any::<bool>(),
+        cost,
+        via,
+        prop::option::weighted(0.15, 0u64..4),
+    )
+        .prop_map(|(dt_ns, key, as_number, cost, via, settle)| Op {
+            dt_ns,
+            key,
+            as_number,
+            cost,
+            via,
+            settle,
+        })
+}
+
+/// The op's key: a number when asked and the text is a number's.
+fn key(o: &Op) -> Key<'static> {
+    match (o.as_number, KEYS[o.key].parse::<u64>()) {
+        (true, Ok(n)) => Key::Num(n),
+        _ => Key::Text(KEYS[o.key]),
+    }
+}
+
+fn request(o: &Op) -> Request<'static> {
+    let r = Request::new(METHOD, PATH).cost(o.cost);
+    match key(o) {
+        Key::Num(n) => r.attr_u64("key", n),
+        Key::Text(s) => r.attr("key", s),
+    }
+}
+
+fn same(a: &Decision<'_>, b: &Decision<'_>, step: usize) -> Result<(), TestCaseError> {
+    prop_assert_eq!(KeyedVerdict::of(a), KeyedVerdict::of(b), "step {}", step);
+    prop_assert_eq!(a.rule(), b.rule(), "rule, step {}", step);
+    prop_assert_eq!(a.windows(), b.windows(), "windows, step {}", step);
+    prop_assert_eq!(a.headers(), b.headers(), "headers, step {}", step);
+    prop_assert_eq!(a.body(), b.body(), "body, step {}", step);
+    Ok(())
+}
+
+fn cases() -> Config {
+    let n = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(96);
+    Config {
+        cases: n,
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(cases())]
+
+    #[test]
+    fn a_handle_decides_as_the_limiter_does(
+        p in 0..POLICIES.len(),
+        ops in prop::collection::vec(op(), 1..200),
+    ) {
+        let policy = Policy::from_str("t.rl", POLICIES[p])
+            .unwrap_or_else(|e| panic!("{}", e.render(100)));
+        let keyed = Limiter::with_capacity(policy.clone(), ManualClock::new(0), CAPACITY);
+        let general = Limiter::with_capacity(policy, ManualClock::new(0), CAPACITY);
+        let h = keyed.keyed(METHOD, PATH).unwrap_or_else(|e| panic!("{e}"));
+        prop_assert_eq!(h.key_name(), "key");
+        let mut now = T0;
+        for (i, o) in ops.iter().enumerate() {
+            now += o.dt_ns;
+            let mut b = general.check_at_general(&request(o), now);
+            match o.via {
+                Via::Check => {
+                    let mut a = h.check_n_at(key(o), o.cost, now);
+                    same(&a, &b, i)?;
+                    if let Some(actual) = o.settle {
+                        keyed.settle(&mut a, actual);
+                        general.settle(&mut b, actual);
+                    }
+                }
+                Via::Verdict => {
+                    let v = h.verdict_n_at(key(o), o.cost, now);
+                    prop_assert_eq!(v, KeyedVerdict::of(&b), "step {}", i);
+                }
+                Via::Request => {
+                    let mut a = keyed.check_at(&request(o), now);
+                    same(&a, &b, i)?;
+                    if let Some(actual) = o.settle {
+                        keyed.settle(&mut a, actual);
+                        general.settle(&mut b, actual);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn limiter(src: &str) -> Limiter<ManualClock> {
+    let policy = Policy::from_str("t.rl", src).unwrap_or_else(|e| panic!("{}", e.render(100)));
+    Limiter::with_clock(policy, ManualClock::new(T0))
+}
+
+#[test]
+fn a_handle_counts_against_the_documented_quota() {
+    // 3 per 10 s, bucket: the fourth request in one instant waits for one
+    // emission interval, 10 s / 3.
+    let l = limiter("input key\nall: GET /** by key: 3/10s bucket\n");
+    let h = l.keyed("GET", "/").unwrap();
+    for _ in 0..3 {
+        assert!(h.verdict(7).allowed());
+    }
+    let v = h.verdict("7");
+    assert!(!v.allowed(), "the text of 7 is the key 7");
+    assert_eq!(v.status(), 429);
+    assert_eq!(v.reason(), Some(Reason::Limit));
+    assert_eq!(v.retry_after_ns(), Some(10_000_000_000 / 3));
+    assert!(h.verdict(8).allowed(), "another key has its own quota");
+    let req = Request::new("GET", "/").attr_u64("key", 7);
+    assert!(
+        !l.check(&req).allowed(),
+        "the handle's state is the limiter's"
+    );
+    assert_eq!(format!("{h:?}"), r#"Keyed { rule: "all", key: "key" }"#);
+}
+
+#[test]
+fn a_penalty_started_through_a_handle_is_reported() {
+    let l = limiter("input key\nall: GET /** by key: 1/10s block 1m\n");
+    let h = l.keyed("GET", "/").unwrap();
+    assert!(h.verdict(1).allowed());
+    let v = h.verdict(1);
+    assert_eq!(v.reason(), Some(Reason::Blocked));
+    assert_eq!(v.retry_after(), Some(std::time::Duration::from_secs(60)));
+    let d = h.check(1);
+    assert_eq!(d.reason(), Some(Reason::Blocked));
+    assert_eq!(d.retry_after_ns(), Some(60_000_000_000));
+}
+
+#[test]
+fn routes_that_are_not_one_keyed_quota_are_refused_with_the_reason() {
+    let shape = |src: &str, method: &str, path: &str| -> NotKeyed {
+        limiter(src)
+            .keyed(method, path)
+            .expect_err("this route is not one keyed quota")
+    };
+    assert_eq!(
+        shape("input key\nr: GET /a by key: 1/1s\n", "GET", "/b"),
+        NotKeyed::NoRule
+    );
+    assert_eq!(
+        shape("input key\nr: GET /a by key: 1/1s\n", "POST", "/a"),
+        NotKeyed::NoRule
+    );
+    assert_eq!(
+        shape(
+            "input key, ip\nb: GET /** by ip: 9/1s\na: GET /a by key: 1/1s\n",
+            "GET",
+            "/a"
+        ),
+        NotKeyed::SeveralRules(vec!["b".into(), "a".into()])
+    );
+    assert_eq!(
+        shape(
+            "input key\ncounter hits = GET /** by key per 1m\nr: GET /** by key: 1/1s\n",
+            "GET",
+            "/"
+        ),
+        NotKeyed::Counter("hits".into())
+    );
+    let why = |src: &str| match shape(src, "GET", "/x") {
+        NotKeyed::Shape { rule, why } => {
+            assert_eq!(rule, "r");
+            why
+        }
+        other => panic!("expected a shape, got {other:?}"),
+    };
+    assert_eq!(why("r: GET /** : 1/1s\n"), "has no key");
+    assert_eq!(
+        why("input key, tier\nr: GET /** when tier == \"free\" by key: 1/1s\n"),
+        "has a condition"
+    );
+    assert_eq!(
+        why("input key, n\nr: GET /** by key: 1/1s cost n\n"),
+        "takes its cost from an attribute"
+    );
+    assert_eq!(
+        why("input key, ip\nr: GET /** by key&ip: 1/1s\n"),
+        "has a key of several attributes"
+    );
+    assert_eq!(
+        why("input key\nr: GET /** by key: 1/1s, 10/1m\n"),
+        "has several windows"
+    );
+    assert_eq!(
+        why("input key\nr: GET /** by key: 1/1s shadow\n"),
+        "is a shadow rule"
+    );
+    assert_eq!(
+        why("r: GET /{x} by x: 1/1s\n"),
+        "takes its key from the path"
+    );
+    assert_eq!(
+        why("input key\nr: GET /** by key: 2 concurrent\n"),
+        "has a derived, concurrency, time-zone or response-counting limit"
+    );
+    let e = shape("input key\nr: GET /** by key: 1/1s shadow\n", "GET", "/");
+    assert_eq!(
+        e.to_string(),
+        "rule `r` is a shadow rule; decide its requests with `Limiter::check`"
+    );
+}
