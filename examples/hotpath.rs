@@ -5,7 +5,9 @@
 //! `single-u64`: the same with the keys given as numbers (`attr_u64`);
 //! `single-str`: the same with `key|ip`-like strings.
 //! `keyed-u64`, `keyed-str`: the same rule through a [`rlc::Keyed`] handle
-//! (`Limiter::keyed`), number or `key|ip`-like keys.
+//! (`Limiter::keyed`, `Keyed::check_at`: a `Decision`), number or
+//! `key|ip`-like keys; `verdict-u64`: the handle's `verdict_at` (a
+//! `KeyedVerdict`), number keys.
 //! `vendor`: `policies/basis-theory.rl`, API requests of 1,000 clients.
 use rlc::{Limiter, ManualClock, Policy, Request};
 use std::hint::black_box;

@@ -44,7 +44,7 @@ pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use eval::TscClock;
 pub use eval::{
     Clock, Decision, DefaultClock, Key, Keyed, KeyedVerdict, Limiter, ManualClock, NotKeyed,
-    Reason, Request, SystemClock,
+    NotKeyedReason, Reason, Request, SystemClock,
 };
 pub use source::{Source, Span};
 use std::sync::Arc;

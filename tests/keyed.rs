@@ -11,7 +11,10 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::Config;
-use rlc::{Decision, Key, KeyedVerdict, Limiter, ManualClock, NotKeyed, Policy, Reason, Request};
+use rlc::{
+    Decision, Key, KeyedVerdict, Limiter, ManualClock, NotKeyed, NotKeyedReason, Policy, Reason,
+    Request,
+};
 
 const T0: u64 = 1_700_000_000_000_000_000;
 
@@ -23,8 +26,16 @@ const POLICIES: &[&str] = &[
     "input key\nall: ANY /** by key: 4/10s fixed\n",
     "input key\nall: ANY /** by key: 4/8s sliding\n",
     "input key\nall: ANY /** by key: 3/10s block 30s\n",
+    "input key\nall: ANY /** by key: 3/10s bucket block 30s\n",
     "input key\nall: ANY /** by key: 3/10s fixed block 4s\n",
+    "input key\nall: ANY /** by key: 40/1mo fixed\n",
     "input key\nitems: GET /items/{id} by key: 3/5s\nother: POST /** by key: 1/1h\n",
+    "input key\nme: GET /items/me by key: 9/1s\n\
+     items: GET /items/{id} by key: 3/5s bucket\nother: POST /** by key: 1/1h\n",
+    // More inputs than the plain path reads: ordinary requests take the
+    // general path, on the handle's state.
+    "input key, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16\n\
+     all: GET /** by key: 4/10s bucket\nmore: POST /** by key&a1&a2: 1/1s\n",
     "input key\ndefault overflow allow\nall: ANY /** by key: 2/10s\n",
     "input key\nresponse slow { status 429 body \"{\\\"retry\\\": ${retry_after}}\" }\n\
      all: ANY /** by key: 2/10s respond slow\n",
@@ -32,16 +43,24 @@ const POLICIES: &[&str] = &[
 
 const METHOD: &str = "GET";
 const PATH: &str = "/items/7";
-/// More keys than the limiters' capacity, so that the store fills up.
+/// Spellings of the route that requests may use, all routed as `PATH`.
+const REQUEST_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/items/7"),
+    ("get", "/items/7/"),
+    ("GET", "/items/7?page=2"),
+    ("GET", "//items//7#top"),
+];
+/// More keys than the limiters' capacity, so that the store fills up; texts
+/// that look like numbers but are not canonical are other keys.
 const KEYS: &[&str] = &[
     "key_prod_1",
-    "key_test_2",
     "7",
     "42",
-    "k5",
-    "k6",
+    "07",
+    "+7",
+    "18446744073709551616",
     "k7",
-    "k8",
+    "18446744073709551615",
 ];
 const CAPACITY: usize = 4;
 
@@ -57,7 +76,9 @@ enum Via {
 
 #[derive(Clone, Debug)]
 struct Op {
-    dt_ns: u64,
+    /// Time moves by this (back, now and then: a clock step).
+    dt_ns: i64,
+    route: usize,
     key: usize,
     as_number: bool,
     cost: u64,
@@ -66,19 +87,25 @@ struct Op {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let dt = prop_oneof![4 => Just(0u64), 4 => 0u64..2_000_000_000, 1 => 0u64..40_000_000_000];
+    let dt = prop_oneof![
+        4 => Just(0i64),
+        4 => 0i64..2_000_000_000,
+        1 => 0i64..40_000_000_000,
+        1 => -3_000_000_000i64..0,
+    ];
     let cost = prop_oneof![8 => Just(1u64), 1 => Just(0u64), 1 => 2u64..6];
     let via = prop_oneof![Just(Via::Check), Just(Via::Verdict), Just(Via::Request)];
     (
-        dt,
+        (dt, 0..REQUEST_ROUTES.len()),
         prop_oneof![4 => 0..4usize, 1 => 0..KEYS.len()],
         any::<bool>(),
         cost,
         via,
         prop::option::weighted(0.15, 0u64..4),
     )
-        .prop_map(|(dt_ns, key, as_number, cost, via, settle)| Op {
+        .prop_map(|((dt_ns, route), key, as_number, cost, via, settle)| Op {
             dt_ns,
+            route,
             key,
             as_number,
             cost,
@@ -96,7 +123,8 @@ fn key(o: &Op) -> Key<'static> {
 }
 
 fn request(o: &Op) -> Request<'static> {
-    let r = Request::new(METHOD, PATH).cost(o.cost);
+    let (method, path) = REQUEST_ROUTES[o.route];
+    let r = Request::new(method, path).cost(o.cost);
     match key(o) {
         Key::Num(n) => r.attr_u64("key", n),
         Key::Text(s) => r.attr("key", s),
@@ -140,7 +168,7 @@ proptest! {
         prop_assert_eq!(h.key_name(), "key");
         let mut now = T0;
         for (i, o) in ops.iter().enumerate() {
-            now += o.dt_ns;
+            now = now.saturating_add_signed(o.dt_ns);
             let mut b = general.check_at_general(&request(o), now);
             match o.via {
                 Via::Check => {
@@ -198,7 +226,7 @@ fn a_handle_counts_against_the_documented_quota() {
 
 #[test]
 fn a_penalty_started_through_a_handle_is_reported() {
-    let l = limiter("input key\nall: GET /** by key: 1/10s block 1m\n");
+    let l = limiter("input key\nall: GET /** by key: 1/10s bucket block 1m\n");
     let h = l.keyed("GET", "/").unwrap();
     assert!(h.verdict(1).allowed());
     let v = h.verdict(1);
@@ -211,18 +239,20 @@ fn a_penalty_started_through_a_handle_is_reported() {
 
 #[test]
 fn routes_that_are_not_one_keyed_quota_are_refused_with_the_reason() {
-    let shape = |src: &str, method: &str, path: &str| -> NotKeyed {
-        limiter(src)
+    let shape = |src: &str, method: &str, path: &str| -> NotKeyedReason {
+        let e: NotKeyed = limiter(src)
             .keyed(method, path)
-            .expect_err("this route is not one keyed quota")
+            .expect_err("this route is not one keyed quota");
+        assert_eq!((e.method.as_str(), e.path.as_str()), (method, path));
+        e.reason
     };
     assert_eq!(
         shape("input key\nr: GET /a by key: 1/1s\n", "GET", "/b"),
-        NotKeyed::NoRule
+        NotKeyedReason::NoRule
     );
     assert_eq!(
         shape("input key\nr: GET /a by key: 1/1s\n", "POST", "/a"),
-        NotKeyed::NoRule
+        NotKeyedReason::NoRule
     );
     assert_eq!(
         shape(
@@ -230,7 +260,17 @@ fn routes_that_are_not_one_keyed_quota_are_refused_with_the_reason() {
             "GET",
             "/a"
         ),
-        NotKeyed::SeveralRules(vec!["b".into(), "a".into()])
+        NotKeyedReason::SeveralRules(vec!["b".into(), "a".into()])
+    );
+    // A literal route next to a `{param}` route: both apply to `/u/me`.
+    let src = "input key\nme: GET /u/me by key: 1/1s\nany: GET /u/{id} by key: 5/1s\n";
+    assert_eq!(
+        shape(src, "GET", "/u/me"),
+        NotKeyedReason::SeveralRules(vec!["me".into(), "any".into()])
+    );
+    assert_eq!(
+        limiter(src).keyed("GET", "/u/42?x=1").unwrap().rule(),
+        "any"
     );
     assert_eq!(
         shape(
@@ -238,10 +278,10 @@ fn routes_that_are_not_one_keyed_quota_are_refused_with_the_reason() {
             "GET",
             "/"
         ),
-        NotKeyed::Counter("hits".into())
+        NotKeyedReason::Counter("hits".into())
     );
     let why = |src: &str| match shape(src, "GET", "/x") {
-        NotKeyed::Shape { rule, why } => {
+        NotKeyedReason::Shape { rule, why } => {
             assert_eq!(rule, "r");
             why
         }
@@ -258,7 +298,11 @@ fn routes_that_are_not_one_keyed_quota_are_refused_with_the_reason() {
     );
     assert_eq!(
         why("input key, ip\nr: GET /** by key&ip: 1/1s\n"),
-        "has a key of several attributes"
+        "has a key of several attributes (`&`)"
+    );
+    assert_eq!(
+        why("input key, ip\nr: GET /** by key|ip: 1/1s\n"),
+        "has several keys (`|`), each counted apart"
     );
     assert_eq!(
         why("input key\nr: GET /** by key: 1/1s, 10/1m\n"),
@@ -276,9 +320,42 @@ fn routes_that_are_not_one_keyed_quota_are_refused_with_the_reason() {
         why("input key\nr: GET /** by key: 2 concurrent\n"),
         "has a derived, concurrency, time-zone or response-counting limit"
     );
-    let e = shape("input key\nr: GET /** by key: 1/1s shadow\n", "GET", "/");
+    let l = limiter("input key\nr: GET /** by key: 1/1s shadow\n");
     assert_eq!(
-        e.to_string(),
-        "rule `r` is a shadow rule; decide its requests with `Limiter::check`"
+        l.keyed("GET", "/x").unwrap_err().to_string(),
+        "GET /x: rule `r` is a shadow rule; decide these requests with `Limiter::check`"
     );
+    assert_eq!(
+        l.keyed("POST", "/x").unwrap_err().to_string(),
+        "POST /x: no rule applies, every request is admitted"
+    );
+}
+
+#[test]
+fn two_threads_on_one_handle_admit_exactly_the_quota() {
+    // 1000 per hour, bucket of burst 1000, time frozen: of 2 x 2000 requests
+    // of one key in one instant, exactly 1000 are admitted, whichever thread
+    // wins each compare-and-swap; no admission is lost or doubled.
+    let l = limiter("input key\nall: GET /** by key: 1000/1h bucket\n");
+    let h = l.keyed("GET", "/").unwrap();
+    let admitted: u64 = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|t| {
+                let h = &h;
+                s.spawn(move || {
+                    (0..2000)
+                        .filter(|i| {
+                            if (i + t) % 2 == 0 {
+                                h.verdict_at(5, T0).allowed()
+                            } else {
+                                h.check_at("5", T0).allowed()
+                            }
+                        })
+                        .count() as u64
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    assert_eq!(admitted, 1000);
 }

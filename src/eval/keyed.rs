@@ -52,10 +52,22 @@ impl<'a> From<&'a String> for Key<'a> {
     }
 }
 
-/// Why a route has no [`Keyed`] handle. Requests of such a route are decided
-/// by [`Limiter::check`], which handles every case.
+/// Why a route has no [`Keyed`] handle: the route asked for, and the
+/// reason. Requests of such a route are decided by [`Limiter::check`], which
+/// handles every case.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NotKeyed {
+pub struct NotKeyed {
+    /// The method asked for.
+    pub method: String,
+    /// The path asked for.
+    pub path: String,
+    /// Why.
+    pub reason: NotKeyedReason,
+}
+
+/// [`NotKeyed`]'s reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotKeyedReason {
     /// No rule applies to the route: every request is admitted.
     NoRule,
     /// Several rules apply (names in policy order).
@@ -63,7 +75,7 @@ pub enum NotKeyed {
     /// A named counter counts the route's requests.
     Counter(String),
     /// The one rule reads more of the request than its key, or has no key:
-    /// the rule, and what it reads.
+    /// the rule, and what keeps it from being a single keyed quota.
     Shape {
         /// The rule.
         rule: String,
@@ -74,21 +86,25 @@ pub enum NotKeyed {
 
 impl std::fmt::Display for NotKeyed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NotKeyed::NoRule => write!(f, "no rule applies to this route"),
-            NotKeyed::SeveralRules(r) => {
-                write!(f, "several rules apply to this route: {}", r.join(", "))
+        write!(f, "{} {}: ", self.method, self.path)?;
+        match &self.reason {
+            NotKeyedReason::NoRule => {
+                return write!(f, "no rule applies, every request is admitted")
             }
-            NotKeyed::Counter(c) => write!(f, "counter `{c}` counts this route's requests"),
-            NotKeyed::Shape { rule, why } => write!(f, "rule `{rule}` {why}"),
+            NotKeyedReason::SeveralRules(r) => {
+                write!(f, "several rules apply ({})", r.join(", "))
+            }
+            NotKeyedReason::Counter(c) => write!(f, "counter `{c}` counts these requests"),
+            NotKeyedReason::Shape { rule, why } => write!(f, "rule `{rule}` {why}"),
         }?;
-        write!(f, "; decide its requests with `Limiter::check`")
+        write!(f, "; decide these requests with `Limiter::check`")
     }
 }
 
 impl std::error::Error for NotKeyed {}
 
-/// What keeps rule `ri` from being one keyed quota, for [`NotKeyed::Shape`].
+/// What keeps rule `ri` from being one keyed quota, for
+/// [`NotKeyedReason::Shape`].
 fn shape_of(t: &crate::DecisionTable, ri: u32) -> &'static str {
     let rule = &t.rules[ri as usize];
     let attrs = rule
@@ -105,8 +121,10 @@ fn shape_of(t: &crate::DecisionTable, ri: u32) -> &'static str {
         "takes its key from the path"
     } else if !plain(rule) {
         "has a derived, concurrency, time-zone or response-counting limit"
-    } else if rule.groups.len() != 1 || attrs > 1 {
-        "has a key of several attributes"
+    } else if rule.groups.len() > 1 {
+        "has several keys (`|`), each counted apart"
+    } else if attrs > 1 {
+        "has a key of several attributes (`&`)"
     } else if rule.windows.len() != 1 {
         "has several windows"
     } else {
@@ -168,16 +186,24 @@ impl<C: Clock, S: Store> std::fmt::Debug for Keyed<'_, C, S> {
 impl<C: Clock, S: Store> Limiter<C, S> {
     /// Resolves the requests of `method` and `path` (a request path as
     /// received, `/users/42`) to the one rule that decides them, when that
-    /// rule is a single keyed quota: enforced, no condition, one window,
-    /// a constant limit, and a key of one request attribute. The handle
-    /// then decides a request from its key alone, as governor's keyed
-    /// limiter does, with the decisions and state of [`Limiter::check`].
+    /// rule is a single keyed quota: enforced (not `shadow`), no condition,
+    /// no `cost` attribute, one window of a constant limit over time (not
+    /// `concurrent`, no time zone, no `counting`), keyed by one request
+    /// attribute (not a path parameter), and no named counter counting the
+    /// route. The handle then decides a request from its key alone, as
+    /// governor's keyed limiter does, with the decisions and state of
+    /// [`Limiter::check`]. Otherwise [`NotKeyed`] says why.
     ///
     /// The route is resolved for this path only; where the policy routes
     /// other paths of a handler differently (a literal `/users/me` next to
     /// `/users/{id}`), resolve one handle per path that differs.
     pub fn keyed(&self, method: &str, path: &str) -> Result<Keyed<'_, C, S>, NotKeyed> {
         let t = &*self.table;
+        let not = |reason| NotKeyed {
+            method: method.to_string(),
+            path: path.to_string(),
+            reason,
+        };
         let mut targets: SmallVec<[Target; 16]> = SmallVec::new();
         t.routes.lookup_path(method_bit(method), path, &mut targets);
         let rule_name = |ri: u32| t.rules[ri as usize].id.clone();
@@ -185,10 +211,11 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             Target::Counter(c) => Some(c),
             Target::Rule(_) => None,
         }) {
-            return Err(NotKeyed::Counter(t.counters[c as usize].name.clone()));
+            let name = t.counters[c as usize].name.clone();
+            return Err(not(NotKeyedReason::Counter(name)));
         }
         let ri = match targets[..] {
-            [] => return Err(NotKeyed::NoRule),
+            [] => return Err(not(NotKeyedReason::NoRule)),
             [Target::Rule(ri)] => ri,
             _ => {
                 let mut rules: Vec<u32> = targets
@@ -199,9 +226,8 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                     })
                     .collect();
                 rules.sort_unstable();
-                return Err(NotKeyed::SeveralRules(
-                    rules.into_iter().map(rule_name).collect(),
-                ));
+                let names = rules.into_iter().map(rule_name).collect();
+                return Err(not(NotKeyedReason::SeveralRules(names)));
             }
         };
         match One::of(t, ri) {
@@ -215,10 +241,10 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 key,
                 bucket: Bucket::of(t, one),
             }),
-            _ => Err(NotKeyed::Shape {
+            _ => Err(not(NotKeyedReason::Shape {
                 rule: rule_name(ri),
                 why: shape_of(t, ri),
-            }),
+            })),
         }
     }
 }
@@ -261,8 +287,9 @@ impl<'l, C: Clock, S: Store> Keyed<'l, C, S> {
     }
 
     /// [`Keyed::check`] as a [`KeyedVerdict`]: the same decision and state
-    /// change, reported in three words (allowed, status, retry) instead of a
-    /// [`Decision`], as governor's `check_key` reports `Ok` or `NotUntil`.
+    /// change, reported in a few words (allowed, status, reason, retry)
+    /// instead of a [`Decision`], as governor's `check_key` reports `Ok` or
+    /// `NotUntil`.
     /// For headers, a body or [`Limiter::settle`], use [`Keyed::check`].
     #[inline]
     pub fn verdict<'k>(&self, key: impl Into<Key<'k>>) -> KeyedVerdict {
@@ -299,6 +326,7 @@ impl<'l, C: Clock, S: Store> Keyed<'l, C, S> {
         if let Some(b) = self.bucket {
             // `judge_one` for this case, with the figures at hand.
             let Some(head) = touch.words.get(b.word) else {
+                // Not for a compiled table: its words are the group's.
                 return KeyedVerdict::of(&l.decide_one(&touch, &[], now));
             };
             let mut old = head.load(Ordering::Acquire);
@@ -327,19 +355,28 @@ impl<'l, C: Clock, S: Store> Keyed<'l, C, S> {
             }
         }
         let rule = &l.table.rules[self.one.rule as usize];
-        match l.judge_one(&touch, &[], now) {
-            OneJudged::Admitted { .. } => KeyedVerdict::ADMIT,
-            OneJudged::Rejected { retry, .. } if rule.block_ns.is_none() => KeyedVerdict {
-                allowed: false,
-                status: rule.status,
-                reason: Some(reason_of(&rule.windows[0])),
-                retry_after_ns: retry,
-            },
-            // A penalty to report or to start: the rare path, as a decision.
-            OneJudged::Rejected { .. } | OneJudged::Blocked(_) => {
-                KeyedVerdict::of(&l.decide_one(&touch, &[], now))
+        let w = &rule.windows[0];
+        let one = std::slice::from_ref(&touch);
+        // The branches of `decide_one`, as verdicts.
+        let d = match l.judge_one(&touch, &[], now) {
+            OneJudged::Admitted { .. } => return KeyedVerdict::ADMIT,
+            OneJudged::Rejected { retry, .. } if rule.block_ns.is_none() => {
+                return KeyedVerdict {
+                    allowed: false,
+                    status: rule.status,
+                    reason: Some(reason_of(w)),
+                    retry_after_ns: retry,
+                }
             }
-        }
+            // A penalty to report or to start.
+            OneJudged::Rejected { retry, .. } => {
+                l.rejected(one, 0, retry, reason_of(w), &[], now, false)
+            }
+            OneJudged::Blocked(until) => {
+                l.rejected(one, 0, Some(until - now), Reason::Blocked, &[], now, false)
+            }
+        };
+        KeyedVerdict::of(&d)
     }
 }
 
