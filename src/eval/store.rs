@@ -14,8 +14,8 @@
 //! * a key's probe sequence is up to three windows of [`PROBE`] consecutive
 //!   slots, at homes taken from its hash; most keys live in the first few
 //!   slots of the first window, which a lookup reads inline (loads only,
-//!   for a key already touched in this tick), and the others let a table filled to
-//!   its capacity find room for every key (with one window, about one key
+//!   for a key already touched in this tick), and the others let a table
+//!   filled to its capacity find room for every key (with one window, about one key
 //!   in three thousand would not; with two, about one in a few million);
 //! * an empty slot is claimed with one CAS `0 -> tag`; slots only ever go
 //!   from empty to claimed, so two threads creating the same key probe the
