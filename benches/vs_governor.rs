@@ -466,6 +466,19 @@ impl<C: rlc::Clock> Runner for Rlc<C> {
     }
     #[inline(never)]
     fn pass(&self, idx: &[u32], keys: &Keys) -> u64 {
+        self.replay(idx, |i, now| match now {
+            Some(now) => self.lim.check_at(&single_request(keys, i), now).allowed(),
+            None => self.lim.check(&single_request(keys, i)).allowed(),
+        })
+    }
+}
+
+impl<C: rlc::Clock> Rlc<C> {
+    /// Decides every key of `idx` with `check(key, now)`: `now` is virtual
+    /// time when `given` (moved once per [`CHUNK`] requests), else `None`
+    /// (the limiter reads its clock). The number admitted.
+    #[inline(always)]
+    fn replay(&self, idx: &[u32], mut check: impl FnMut(u32, Option<u64>) -> bool) -> u64 {
         let mut ok = 0u64;
         if self.given {
             let step = self.dt * CHUNK as u64;
@@ -475,12 +488,12 @@ impl<C: rlc::Clock> Runner for Rlc<C> {
             for chunk in idx.chunks(CHUNK) {
                 now += step;
                 for &i in chunk {
-                    ok += self.lim.check_at(&single_request(keys, i), now).allowed() as u64;
+                    ok += check(i, Some(now)) as u64;
                 }
             }
         } else {
             for &i in idx {
-                ok += self.lim.check(&single_request(keys, i)).allowed() as u64;
+                ok += check(i, None) as u64;
             }
         }
         ok
@@ -489,7 +502,7 @@ impl<C: rlc::Clock> Runner for Rlc<C> {
 
 /// An rlc limiter over one rule, through the handle of its route
 /// (`Limiter::keyed`, resolved once per pass): the key alone per request
-/// and a verdict of three words (`Keyed::verdict`), as governor's
+/// and a verdict of a few words (`Keyed::verdict`), as governor's
 /// `check_key` and its `Result`. `given`: virtual time, as [`Rlc`].
 struct RlcKeyed<C: rlc::Clock>(Rlc<C>);
 
@@ -504,34 +517,16 @@ impl<C: rlc::Clock> Runner for RlcKeyed<C> {
             .lim
             .keyed("GET", PATH)
             .expect("the single-rule policy routes GET to one keyed rule");
-        let mut ok = 0u64;
-        let check = |i: u32, now: Option<u64>| {
+        r.replay(idx, |i, now| {
             let i = i as usize;
-            let d = match (keys.numeric, now) {
+            let v = match (keys.numeric, now) {
                 (true, Some(now)) => h.verdict_at(keys.ids[i], now),
                 (true, None) => h.verdict(keys.ids[i]),
                 (false, Some(now)) => h.verdict_at(&keys.strs[i], now),
                 (false, None) => h.verdict(&keys.strs[i]),
             };
-            d.allowed() as u64
-        };
-        if r.given {
-            let step = r.dt * CHUNK as u64;
-            let mut now = r
-                .vnow
-                .fetch_add(step * (idx.len() / CHUNK + 1) as u64, Ordering::Relaxed);
-            for chunk in idx.chunks(CHUNK) {
-                now += step;
-                for &i in chunk {
-                    ok += check(i, Some(now));
-                }
-            }
-        } else {
-            for &i in idx {
-                ok += check(i, None);
-            }
-        }
-        ok
+            v.allowed()
+        })
     }
 }
 

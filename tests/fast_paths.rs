@@ -8,8 +8,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "differential_common/mod.rs"]
+mod differential_common;
+
+use differential_common::{cases, same};
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 use rlc::{Decision, Limiter, ManualClock, Policy, Request};
 
 const T0: u64 = 1_700_000_000_000_000_000;
@@ -110,36 +113,6 @@ fn request(o: &Op) -> Request<'static> {
         r = r.attr_u64("seats", n);
     }
     r
-}
-
-fn same(a: &Decision<'_>, b: &Decision<'_>, step: usize) -> Result<(), TestCaseError> {
-    prop_assert_eq!(a.allowed(), b.allowed(), "allowed, step {}", step);
-    prop_assert_eq!(a.status(), b.status(), "status, step {}", step);
-    prop_assert_eq!(a.rule(), b.rule(), "rule, step {}", step);
-    prop_assert_eq!(a.reason(), b.reason(), "reason, step {}", step);
-    prop_assert_eq!(
-        a.retry_after_ns(),
-        b.retry_after_ns(),
-        "retry, step {}",
-        step
-    );
-    prop_assert_eq!(a.windows(), b.windows(), "windows, step {}", step);
-    prop_assert_eq!(a.window_index(), b.window_index(), "window, step {}", step);
-    prop_assert_eq!(a.headers(), b.headers(), "headers, step {}", step);
-    prop_assert_eq!(a.body(), b.body(), "body, step {}", step);
-    Ok(())
-}
-
-fn cases() -> Config {
-    let n = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(96);
-    Config {
-        cases: n,
-        failure_persistence: None,
-        ..Config::default()
-    }
 }
 
 proptest! {

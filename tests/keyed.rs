@@ -9,11 +9,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "differential_common/mod.rs"]
+mod differential_common;
+
+use differential_common::{cases, same};
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 use rlc::{
-    Decision, Key, KeyedVerdict, Limiter, ManualClock, NotKeyed, NotKeyedReason, Policy, Reason,
-    Request,
+    Key, KeyedVerdict, Limiter, ManualClock, NotKeyed, NotKeyedReason, Policy, Reason, Request,
 };
 
 const T0: u64 = 1_700_000_000_000_000_000;
@@ -128,27 +130,6 @@ fn request(o: &Op) -> Request<'static> {
     match key(o) {
         Key::Num(n) => r.attr_u64("key", n),
         Key::Text(s) => r.attr("key", s),
-    }
-}
-
-fn same(a: &Decision<'_>, b: &Decision<'_>, step: usize) -> Result<(), TestCaseError> {
-    prop_assert_eq!(KeyedVerdict::of(a), KeyedVerdict::of(b), "step {}", step);
-    prop_assert_eq!(a.rule(), b.rule(), "rule, step {}", step);
-    prop_assert_eq!(a.windows(), b.windows(), "windows, step {}", step);
-    prop_assert_eq!(a.headers(), b.headers(), "headers, step {}", step);
-    prop_assert_eq!(a.body(), b.body(), "body, step {}", step);
-    Ok(())
-}
-
-fn cases() -> Config {
-    let n = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(96);
-    Config {
-        cases: n,
-        failure_persistence: None,
-        ..Config::default()
     }
 }
 
