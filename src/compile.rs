@@ -179,8 +179,9 @@ pub struct WindowSpec {
 impl WindowSpec {
     /// State words it uses.
     pub fn words(&self) -> u32 {
-        match self.algorithm {
-            Algorithm::Sliding => 1 + SLIDING_GRANULES as u32,
+        match (self.algorithm, self.period) {
+            // A concurrency limit is one count, whatever the algorithm says.
+            (Algorithm::Sliding, p) if p != Period::Concurrent => 1 + SLIDING_GRANULES as u32,
             _ => 1,
         }
     }
