@@ -130,7 +130,7 @@ impl MemoryStore {
     /// A store for `table`'s groups, with room for `capacity` keys per key
     /// shape (at least [`PROBE`], at most 2^30): `2 * capacity` entries in
     /// each table. Groups keyed by the same attributes share a table, so
-    /// that a request finds a client's state for all of them with one probe
+    /// that a request finds a client's state for all of them in one entry
     /// and one tag; a key's hash does not depend on the group.
     pub fn new(table: &DecisionTable, capacity: usize) -> Self {
         let capacity = capacity.clamp(PROBE, 1 << 30);
