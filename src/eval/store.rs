@@ -8,8 +8,8 @@
 //! (a key's hash does not depend on the group). Each entry is one tag word
 //! followed by the state words of every group of the table, side by side,
 //! so that finding a key and reading its state touch the same cache line,
-//! and a request finds a client's state for all those groups with one
-//! probe. The tag packs a 40-bit fingerprint of the key hash with a
+//! and a request finds a client's state for all those groups in one
+//! entry. The tag packs a 40-bit fingerprint of the key hash with a
 //! 24-bit "last touched" tick (2^30 ns, about 1.07 s); 0 means empty. A
 //! table sized for `capacity` keys has `2 * capacity` entries (load at most
 //! one half), so a bucket or fixed window costs 16 bytes per entry and 32
