@@ -9,15 +9,18 @@ for f in ../policies/*.rl ../tests/ui/*.rl; do
   cp "$f" "corpus/compile/$(basename "$(dirname "$f")")-$(basename "$f")"
 done
 n=0
+# The scenario files carry the test harness's fields (`repeat`, `step`,
+# `expect`, `why`) after the request's own and `//` comment lines, which
+# `rlc replay` rejects; the seeds are the files with both removed, as plain
+# trace lines (everything from the first harness field on is cut, which
+# leaves the request's fields: they come first in every scenario line).
+strip() {
+  grep -v '^//' "$1" | sed -E 's/, "(repeat|step|expect|why)": .*$/}/'
+}
 for f in ../tests/vendors/*/*.jsonl; do
-  cp "$f" "corpus/trace/$(basename "$(dirname "$f")")-$(basename "$f")"
-  # Each request line alone too, as written. Note: these files carry the
-  # test harness's own fields (repeat, step, expect, why), which replay
-  # rejects as unknown fields, so every seed line starts on that error path
-  # and the fuzzer mutates from there; seeds of plain trace lines would
-  # reach the decisions sooner (not done: stripping nested JSON needs a
-  # tool beyond the shell).
-  grep -v '^//' "$f" | head -5 | while IFS= read -r line; do
+  strip "$f" > "corpus/trace/$(basename "$(dirname "$f")")-$(basename "$f")"
+  # The first request lines alone too.
+  strip "$f" | grep -v '^$' | sed -n '1,5p' | while IFS= read -r line; do
     n=$((n + 1))
     printf '%s\n' "$line" > "corpus/trace/line-$(basename "$f" .jsonl)-$n.jsonl"
   done
