@@ -48,7 +48,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 pub use store::{Lookup, MemoryStore, Store};
 
-/// Keys tracked per key shape (counter groups keyed alike) by default.
+/// Keys tracked per counter group by default.
 pub const DEFAULT_CAPACITY: usize = 1 << 14;
 
 /// A request as the limiter sees it: borrowed strings, no allocation for up
@@ -711,8 +711,7 @@ impl<C: Clock> Limiter<C, MemoryStore> {
         Limiter::with_capacity(policy, clock, DEFAULT_CAPACITY)
     }
 
-    /// A limiter tracking at most `capacity` keys per key shape (the
-    /// counter groups keyed by the same attributes share a table).
+    /// A limiter tracking at most `capacity` keys per counter group.
     pub fn with_capacity(policy: crate::Policy, clock: C, capacity: usize) -> Self {
         let table = policy.table();
         let store = MemoryStore::new(&table, capacity);

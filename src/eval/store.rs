@@ -1,15 +1,11 @@
-//! Per-key counter state: a lock-free open-addressed table per key shape.
+//! Per-key counter state: a lock-free open-addressed table per counter group.
 //!
 //! In: a group, a 64-bit key hash and the time. Out: the key's state words
-//! for that group (`&[AtomicU64]`), which the evaluator updates with
-//! compare-and-swap.
+//! (`&[AtomicU64]`), which the evaluator updates with compare-and-swap.
 //!
-//! Layout: the counter groups keyed by the same attributes share a table
-//! (a key's hash does not depend on the group). Each entry is one tag word
-//! followed by the state words of every group of the table, side by side,
-//! so that finding a key and reading its state touch the same cache line,
-//! and a request finds a client's state for all those groups in one
-//! entry. The tag packs a 40-bit fingerprint of the key hash with a
+//! Layout: each entry is one tag word followed by the group's state words,
+//! side by side, so that finding a key and reading its state touch the same
+//! cache line. The tag packs a 40-bit fingerprint of the key hash with a
 //! 24-bit "last touched" tick (2^30 ns, about 1.07 s); 0 means empty. A
 //! table sized for `capacity` keys has `2 * capacity` entries (load at most
 //! one half), so a bucket or fixed window costs 16 bytes per entry and 32
@@ -19,15 +15,14 @@
 //!   slots, at homes taken from its hash; most keys live in the first few
 //!   slots of the first window, which a lookup reads inline (loads only,
 //!   for a key already touched in this tick), and the others let a table
-//!   filled to its capacity find room for every key (with one window,
-//!   about one key in three thousand would not; with two, about one in a
-//!   few million);
+//!   filled to its capacity find room for every key (with one window, about one key
+//!   in three thousand would not; with two, about one in a few million);
 //! * an empty slot is claimed with one CAS `0 -> tag`; slots only ever go
 //!   from empty to claimed, so two threads creating the same key probe the
 //!   same sequence and meet at the same slot;
-//! * an entry untouched for longer than the table's horizon (the longest
-//!   window or penalty of its groups, plus two ticks) holds state that every
-//!   algorithm reads as fresh, so it can be handed to another key by one CAS on its tag, with
+//! * an entry untouched for longer than the group's horizon (its longest
+//!   window or penalty, plus two ticks) holds state that every algorithm reads
+//!   as fresh, so it can be handed to another key by one CAS on its tag, with
 //!   no need to clear its words;
 //! * a live entry is touched at most once per tick (one CAS), which also
 //!   fences it against being reclaimed while in use; a touch never moves
@@ -106,14 +101,10 @@ struct Table {
     live: Vec<usize>,
 }
 
-/// A bounded in-memory store: one table per key shape (the counter groups
-/// keyed by the same attributes share one, each entry holding all their
-/// words after one tag), each of `2 * capacity` entries, allocated up front.
+/// A bounded in-memory store: one table per counter group, each of
+/// `2 * capacity` entries, allocated up front.
 pub struct MemoryStore {
     tables: Vec<Table>,
-    /// Per counter group: its table, and where its words sit in an entry's
-    /// words (offset, count).
-    groups: Vec<(usize, usize, usize)>,
     capacity: usize,
 }
 
@@ -127,64 +118,37 @@ impl std::fmt::Debug for MemoryStore {
 }
 
 impl MemoryStore {
-    /// A store for `table`'s groups, with room for `capacity` keys per key
-    /// shape (at least [`PROBE`], at most 2^30): `2 * capacity` entries in
-    /// each table. Groups keyed by the same attributes share a table, so
-    /// that a request finds a client's state for all of them in one entry
-    /// and one tag; a key's hash does not depend on the group.
+    /// A store for `table`'s groups, with room for `capacity` keys per group
+    /// (at least [`PROBE`], at most 2^30): `2 * capacity` entries each.
     pub fn new(table: &DecisionTable, capacity: usize) -> Self {
         let capacity = capacity.clamp(PROBE, 1 << 30);
         let slots = 2 * capacity;
-        // Tables by key shape, in order of first appearance: (attributes,
-        // words so far, horizon, live words).
-        let mut shapes: Vec<(&[crate::ir::AttrId], usize, u64, Vec<usize>)> = Vec::new();
-        let mut groups = Vec::with_capacity(table.groups.len());
-        for g in &table.groups {
-            let ti = match shapes.iter().position(|s| s.0 == g.attrs.as_slice()) {
-                Some(ti) => ti,
-                None => {
-                    shapes.push((g.attrs.as_slice(), 0, 0, Vec::new()));
-                    shapes.len() - 1
-                }
-            };
-            let shape = &mut shapes[ti];
-            let offset = shape.1;
-            shape.1 += g.words as usize;
-            shape.2 = shape.2.max(g.horizon_ns);
-            // Offsets in the entry: after the tag and the groups before.
-            shape
-                .3
-                .extend(g.live_words.iter().map(|w| 1 + offset + *w as usize));
-            groups.push((ti, offset, g.words as usize));
-        }
-        let tables = shapes
-            .into_iter()
-            .map(|(_, words, horizon_ns, live)| {
-                let stride = 1 + words;
+        let tables = table
+            .groups
+            .iter()
+            .map(|g| {
+                let stride = 1 + g.words as usize;
                 let mut cells = Vec::new();
                 cells.resize_with(slots * stride, || AtomicU64::new(0));
+                let horizon_ticks = (g.horizon_ns >> TICK_SHIFT) + 1;
                 Table {
                     cells: cells.into_boxed_slice(),
                     stride,
                     slots,
-                    horizon_ticks: (horizon_ns >> TICK_SHIFT) + 1,
-                    live,
+                    horizon_ticks,
+                    live: g.live_words.iter().map(|w| *w as usize + 1).collect(),
                 }
             })
             .collect();
-        MemoryStore {
-            tables,
-            groups,
-            capacity,
-        }
+        MemoryStore { tables, capacity }
     }
 
-    /// Keys per key shape it was sized for.
+    /// Keys per group it was sized for.
     pub fn capacity(&self) -> usize {
         self.capacity
     }
 
-    /// Entries per table (twice the capacity).
+    /// Entries per group (twice the capacity).
     pub fn slots(&self) -> usize {
         self.tables.first().map_or(0, |t| t.slots)
     }
@@ -236,10 +200,7 @@ fn expired(touched: u64, now_tick: u64, horizon: u64) -> bool {
 impl Store for MemoryStore {
     #[inline]
     fn entry(&self, group: GroupId, hash: u64, now: u64, create: bool) -> Lookup<'_> {
-        let Some(&(ti, offset, words)) = self.groups.get(group.0 as usize) else {
-            return Lookup::Absent;
-        };
-        let Some(t) = self.tables.get(ti) else {
+        let Some(t) = self.tables.get(group.0 as usize) else {
             return Lookup::Absent;
         };
         // The common case, inlined: the key in the first few slots of its
@@ -261,7 +222,7 @@ impl Store for MemoryStore {
             };
             let tag = tag_cell.load(Ordering::Acquire);
             if tag == mine {
-                if let Some(words) = t.cells.get(at + 1 + offset..at + 1 + offset + words) {
+                if let Some(words) = t.cells.get(at + 1..at + t.stride) {
                     return Lookup::Found(words);
                 }
             }
@@ -269,14 +230,7 @@ impl Store for MemoryStore {
                 break;
             }
         }
-        match t.entry(hash, now, create) {
-            // The group's words among the entry's (in range: the table's
-            // stride counts every group's words).
-            Lookup::Found(all) => all
-                .get(offset..offset + words)
-                .map_or(Lookup::Absent, Lookup::Found),
-            other => other,
-        }
+        t.entry(hash, now, create)
     }
 
     fn len(&self) -> usize {
@@ -509,38 +463,10 @@ mod tests {
     }
 
     #[test]
-    fn groups_keyed_alike_share_a_table_and_a_tag() {
-        // Three groups: two keyed by `k` (a fixed window; a concurrency
-        // limit of one hour's horizon at most), one by `ip`.
-        let s = store(
-            "input k, ip\nGET /x by k: 1/1h fixed\nPOST /x by k: 2 concurrent\n\
-             PUT /x by ip: 3/1s fixed\n",
-        );
-        assert_eq!(s.tables.len(), 2, "one table per key shape");
-        let (k, ip) = (&s.tables[0], &s.tables[1]);
-        assert_eq!(k.stride, 3, "one tag, then each group's word");
-        assert_eq!(ip.stride, 2);
-        assert_eq!(s.groups, vec![(0, 0, 1), (0, 1, 1), (1, 0, 1)]);
-        // The concurrency count is the entry's third word (after the tag
-        // and the fixed window's word).
-        assert_eq!(k.live, vec![2]);
-        // The shared table keeps an entry for the longest of its horizons.
-        assert_eq!(
-            k.horizon_ticks,
-            ((3_600 * S + (2 << TICK_SHIFT)) >> TICK_SHIFT) + 1,
-            "the fixed window's hour (plus two ticks), not the other's"
-        );
-        // One key: one entry, two groups' words side by side.
-        let h = 0x0bad_cafe_0000_0001;
-        let (Lookup::Found(a), Lookup::Found(b)) = (
-            s.entry(GroupId(0), h, T, true),
-            s.entry(GroupId(1), h, T, false),
-        ) else {
-            panic!("the key has both groups' words once created");
-        };
-        assert_eq!((a.len(), b.len()), (1, 1));
-        assert_eq!(b.as_ptr(), a.as_ptr().wrapping_add(1), "side by side");
-        assert_eq!(s.len(), 1, "one key tracked");
-        assert!(matches!(s.entry(GroupId(2), h, T, false), Lookup::Absent));
+    fn a_concurrency_limit_takes_one_word() {
+        // Its algorithm defaults to `sliding`, whose ring it never reads.
+        let s = store("input k\nGET /x by k: 2 concurrent\n");
+        assert_eq!(s.tables[0].stride, 2, "one tag and one count");
+        assert_eq!(s.tables[0].live, vec![1]);
     }
 }
