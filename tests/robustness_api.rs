@@ -105,6 +105,45 @@ fn requests_with_bad_arguments() {
 }
 
 #[test]
+fn keyed_handles_with_bad_arguments() {
+    let l = limiter();
+    let long = "/".repeat(1 << 20);
+    let nul = "GET\0";
+    // Odd routes: an error value naming the route, never a panic.
+    for (m, p) in [
+        ("", ""),
+        ("GET", ""),
+        ("GET", "no-slash"),
+        (nul, "/x"),
+        ("GET", long.as_str()),
+        ("\u{1F600}", "/\u{1F600}?#"),
+        ("DELETE", "/tokens/7"),
+    ] {
+        match l.keyed(m, p) {
+            Ok(h) => assert_eq!(h.rule(), "per_key", "{m:?} {p:?}"),
+            Err(e) => {
+                assert_eq!((e.method.as_str(), e.path.as_str()), (m, p));
+                assert!(e.to_string().contains("several rules"), "{e}");
+            }
+        }
+    }
+    // `per_key` alone applies to DELETE: a handle, whatever the key.
+    let h = l.keyed("DELETE", "/x").unwrap();
+    let huge = "k".repeat(1 << 20);
+    for key in ["", "\0", huge.as_str(), "18446744073709551616", "-1"] {
+        assert!(h.verdict_at(key, T0).allowed(), "{key:?}");
+    }
+    for n in [0, u64::MAX] {
+        assert!(h.check_n_at(n, 0, T0).allowed());
+        let d = h.check_n_at(n, u64::MAX, 0);
+        assert!(!d.allowed(), "a cost above every limit is rejected");
+        assert_eq!(d.retry_after_ns(), None, "and no wait helps");
+        let v = h.verdict_n_at(n, 1, u64::MAX);
+        assert!(v.allowed(), "the end of time is a time like another");
+    }
+}
+
+#[test]
 fn costs_zero_huge_and_above_every_limit() {
     let l = limiter();
     let req = |cost| Request::new("GET", "/b").attr("key", "c").cost(cost);
