@@ -340,3 +340,20 @@ fn two_threads_on_one_handle_admit_exactly_the_quota() {
     });
     assert_eq!(admitted, 1000);
 }
+
+#[test]
+fn a_shared_handle_lives_as_long_as_the_limiter_it_holds() {
+    // A handle in a `'static` worker, next to the limiter's other users:
+    // it holds the limiter through its `Arc`.
+    let l = std::sync::Arc::new(limiter("input key\nall: GET /** by key: 2/1h bucket\n"));
+    let h = l.keyed_shared("GET", "/").unwrap();
+    let worker = std::thread::spawn(move || {
+        (0..3)
+            .map(|_| h.handle().verdict_at(9, T0).allowed())
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(worker.join().unwrap(), [true, true, false]);
+    let req = Request::new("GET", "/").attr_u64("key", 9);
+    assert!(!l.check_at(&req, T0).allowed(), "one state for both");
+    assert!(l.keyed_shared("POST", "/").is_err());
+}

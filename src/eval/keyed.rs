@@ -22,6 +22,7 @@ use crate::ir::{Algorithm, Period};
 use smallvec::SmallVec;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 /// A key given to a [`Keyed`] handle: a number, or text. The canonical
 /// decimal text of a number and the number itself are one key, as with
@@ -198,6 +199,35 @@ impl<C: Clock, S: Store> Limiter<C, S> {
     /// other paths of a handler differently (a literal `/users/me` next to
     /// `/users/{id}`), resolve one handle per path that differs.
     pub fn keyed(&self, method: &str, path: &str) -> Result<Keyed<'_, C, S>, NotKeyed> {
+        self.resolve(method, path).map(|(one, key, bucket)| Keyed {
+            limiter: self,
+            one,
+            key,
+            bucket,
+        })
+    }
+
+    /// [`Limiter::keyed`] for a handle that holds the limiter through its
+    /// `Arc`, so that it can live in a server's `'static` state next to the
+    /// limiter's other users; [`SharedKeyed::handle`] lends the [`Keyed`]
+    /// handle (a few words, copied).
+    pub fn keyed_shared(
+        self: &Arc<Self>,
+        method: &str,
+        path: &str,
+    ) -> Result<SharedKeyed<C, S>, NotKeyed> {
+        self.resolve(method, path)
+            .map(|(one, key, bucket)| SharedKeyed {
+                limiter: Arc::clone(self),
+                one,
+                key,
+                bucket,
+            })
+    }
+
+    /// The route's one rule, its key's input and its bucket (see
+    /// [`Limiter::keyed`]).
+    fn resolve(&self, method: &str, path: &str) -> Result<(One, usize, Option<Bucket>), NotKeyed> {
         let t = &*self.table;
         let not = |reason| NotKeyed {
             method: method.to_string(),
@@ -235,17 +265,41 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 one @ One {
                     attr: Some(key), ..
                 },
-            ) => Ok(Keyed {
-                limiter: self,
-                one,
-                key,
-                bucket: Bucket::of(t, one),
-            }),
+            ) => Ok((one, key, Bucket::of(t, one))),
             _ => Err(not(NotKeyedReason::Shape {
                 rule: rule_name(ri),
                 why: shape_of(t, ri),
             })),
         }
+    }
+}
+
+/// A [`Keyed`] handle that holds its limiter through an `Arc`: from
+/// [`Limiter::keyed_shared`], for a handle kept as long as the server's
+/// state. `shared.handle().verdict(key)` decides as [`Keyed::verdict`].
+pub struct SharedKeyed<C: Clock, S: Store> {
+    limiter: Arc<Limiter<C, S>>,
+    one: One,
+    key: usize,
+    bucket: Option<Bucket>,
+}
+
+impl<C: Clock, S: Store> SharedKeyed<C, S> {
+    /// The handle, borrowing the limiter this holds.
+    #[inline]
+    pub fn handle(&self) -> Keyed<'_, C, S> {
+        Keyed {
+            limiter: &self.limiter,
+            one: self.one,
+            key: self.key,
+            bucket: self.bucket,
+        }
+    }
+}
+
+impl<C: Clock, S: Store> std::fmt::Debug for SharedKeyed<C, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.handle().fmt(f)
     }
 }
 

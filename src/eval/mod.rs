@@ -41,7 +41,7 @@ use algo::{Verdict, WindowReport};
 #[cfg(feature = "tsc")]
 pub use clock::TscClock;
 pub use clock::{Clock, DefaultClock, ManualClock, SystemClock};
-pub use keyed::{Key, Keyed, KeyedVerdict, NotKeyed, NotKeyedReason};
+pub use keyed::{Key, Keyed, KeyedVerdict, NotKeyed, NotKeyedReason, SharedKeyed};
 use smallvec::SmallVec;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
