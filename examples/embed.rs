@@ -62,15 +62,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // A route that one keyed quota decides (here GET, only `per_ip`) can be
-    // resolved once and decided from its key alone: the fastest path.
-    let reads = limiter.keyed("GET", "/widgets/42")?;
-    let v = reads.verdict("203.0.113.9");
-    println!(
-        "GET through the `{}` handle, keyed by {}: {}",
-        reads.rule(),
-        reads.key_name(),
-        v.status()
-    );
+    // resolved once and decided from its key alone: the fastest path. The
+    // shared form holds the limiter's `Arc`, so it can move into a worker.
+    let reads = limiter.keyed_shared("GET", "/widgets/42")?;
+    let worker = std::thread::spawn(move || {
+        let h = reads.handle();
+        let v = h.verdict("203.0.113.9");
+        format!(
+            "GET through the `{}` handle, keyed by {}: {}",
+            h.rule(),
+            h.key_name(),
+            v.status()
+        )
+    });
+    println!("{}", worker.join().map_err(|_| "worker panicked")?);
     // POST routes to two rules: no handle, and the reason why.
     if let Err(why) = limiter.keyed("POST", "/widgets/42") {
         println!("POST has no handle: {why}");

@@ -357,3 +357,27 @@ fn a_shared_handle_lives_as_long_as_the_limiter_it_holds() {
     assert!(!l.check_at(&req, T0).allowed(), "one state for both");
     assert!(l.keyed_shared("POST", "/").is_err());
 }
+
+#[test]
+fn costs_on_the_limiter_clock_and_copied_handles() {
+    // 3 per 10 s, bucket: a cost of 3 takes the whole burst; the copy of
+    // the handle decides on the same state.
+    let l = limiter("input key\nall: GET /** by key: 3/10s bucket\n");
+    let h = l.keyed("GET", "/").unwrap();
+    let copy = h;
+    assert!(h.verdict_n(9, 3).allowed());
+    assert!(!copy.check_n(9, 1).allowed());
+    assert!(!copy.verdict_n(9, 4).allowed());
+    assert_eq!(
+        copy.verdict_n(9, 4).retry_after_ns(),
+        None,
+        "4 > 3: no wait helps"
+    );
+    let shared = std::sync::Arc::new(limiter("input key\nall: GET /** by key: 1/1h\n"))
+        .keyed_shared("GET", "/")
+        .unwrap();
+    let twin = shared.clone();
+    assert!(shared.handle().verdict(1).allowed());
+    assert!(!twin.handle().verdict(1).allowed());
+    assert_eq!(format!("{twin:?}"), r#"Keyed { rule: "all", key: "key" }"#);
+}

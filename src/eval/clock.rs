@@ -36,7 +36,7 @@ pub type DefaultClock = SystemClock;
 /// Wall-clock time read from the processor's time-stamp counter (through
 /// the `quanta` crate, as `governor` does): nanoseconds since the Unix
 /// epoch for the price of a counter read and a multiply, where
-/// [`SystemClock`] pays for `clock_gettime` (about 60 ns more per decision
+/// [`SystemClock`] pays for `clock_gettime` (10-65 ns more per decision
 /// on the 2-vCPU VM of `docs/performance.md`).
 ///
 /// The counter is anchored to [`SystemClock`] when the clock is made and

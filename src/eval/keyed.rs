@@ -31,10 +31,13 @@ use std::sync::Arc;
 pub enum Key<'a> {
     /// A number key (a user or account id).
     Num(u64),
-    /// A text key (an API key, `key|ip`).
+    /// A text key (an API key, or a combined string such as an API key
+    /// and an address joined by the caller).
     Text(&'a str),
 }
 
+// Only `u64` among the integers, so that a literal (`verdict(7)`) infers
+// as one; other widths convert with `u64::from` first.
 impl From<u64> for Key<'_> {
     fn from(n: u64) -> Self {
         Key::Num(n)
@@ -171,6 +174,27 @@ impl Bucket {
                 status: rule.status,
             }),
             _ => None,
+        }
+    }
+}
+
+// By hand: a derive would ask `C: Clone` and `S: Clone` of the limiter's
+// parts, which a handle (a borrow and a few numbers) does not copy.
+impl<C: Clock, S: Store> Clone for Keyed<'_, C, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<C: Clock, S: Store> Copy for Keyed<'_, C, S> {}
+
+impl<C: Clock, S: Store> Clone for SharedKeyed<C, S> {
+    fn clone(&self) -> Self {
+        SharedKeyed {
+            limiter: Arc::clone(&self.limiter),
+            one: self.one,
+            key: self.key,
+            bucket: self.bucket,
         }
     }
 }
@@ -320,6 +344,12 @@ impl<'l, C: Clock, S: Store> Keyed<'l, C, S> {
         self.check_n_at(key, 1, self.limiter.clock.now())
     }
 
+    /// Decides a request of cost `cost` with this key, now.
+    #[inline]
+    pub fn check_n<'k>(&self, key: impl Into<Key<'k>>, cost: u64) -> Decision<'l> {
+        self.check_n_at(key, cost, self.limiter.clock.now())
+    }
+
     /// Decides a request of cost 1 with this key at `now` (ns since the
     /// Unix epoch), as [`Limiter::check_at`].
     #[inline]
@@ -348,6 +378,12 @@ impl<'l, C: Clock, S: Store> Keyed<'l, C, S> {
     #[inline]
     pub fn verdict<'k>(&self, key: impl Into<Key<'k>>) -> KeyedVerdict {
         self.verdict_n_at(key, 1, self.limiter.clock.now())
+    }
+
+    /// [`Keyed::check_n`] as a [`KeyedVerdict`].
+    #[inline]
+    pub fn verdict_n<'k>(&self, key: impl Into<Key<'k>>, cost: u64) -> KeyedVerdict {
+        self.verdict_n_at(key, cost, self.limiter.clock.now())
     }
 
     /// [`Keyed::verdict`] at `now` (ns since the Unix epoch).
@@ -435,7 +471,9 @@ impl<'l, C: Clock, S: Store> Keyed<'l, C, S> {
 }
 
 /// A [`Keyed`] handle's decision in brief: allowed or not, the status and
-/// reason of a rejection, and when to retry. The same decision as the
+/// reason of a rejection (`Limit`, `Blocked` or `StoreFull`; never
+/// `Concurrency`, which a handle's rule cannot have), and when to retry:
+/// four fields in 24 bytes. The same decision as the
 /// [`Decision`] of [`Keyed::check`], without its figures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyedVerdict {
