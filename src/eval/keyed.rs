@@ -338,6 +338,17 @@ impl<'l, C: Clock, S: Store> Keyed<'l, C, S> {
         &self.limiter.table.inputs[self.key]
     }
 
+    /// The key's hash, as the limiter hashes the attribute's value.
+    #[inline(always)]
+    fn hash(&self, key: Key<'_>) -> u64 {
+        let mut h = self.limiter.hasher.build_hasher();
+        match key {
+            Key::Num(n) => hash_number(&mut h, n),
+            Key::Text(s) => hash_value(&mut h, s),
+        }
+        h.finish()
+    }
+
     /// Decides a request of cost 1 with this key, now (the limiter's clock).
     #[inline]
     pub fn check<'k>(&self, key: impl Into<Key<'k>>) -> Decision<'l> {
@@ -362,12 +373,7 @@ impl<'l, C: Clock, S: Store> Keyed<'l, C, S> {
     #[inline]
     pub fn check_n_at<'k>(&self, key: impl Into<Key<'k>>, cost: u64, now: u64) -> Decision<'l> {
         let l = self.limiter;
-        let mut h = l.hasher.build_hasher();
-        match key.into() {
-            Key::Num(n) => hash_number(&mut h, n),
-            Key::Text(s) => hash_value(&mut h, s),
-        }
-        l.decide_hashed(self.one, h.finish(), cost, now)
+        l.decide_hashed(self.one, self.hash(key.into()), cost, now)
     }
 
     /// [`Keyed::check`] as a [`KeyedVerdict`]: the same decision and state
@@ -396,12 +402,7 @@ impl<'l, C: Clock, S: Store> Keyed<'l, C, S> {
     #[inline]
     pub fn verdict_n_at<'k>(&self, key: impl Into<Key<'k>>, cost: u64, now: u64) -> KeyedVerdict {
         let l = self.limiter;
-        let mut h = l.hasher.build_hasher();
-        match key.into() {
-            Key::Num(n) => hash_number(&mut h, n),
-            Key::Text(s) => hash_value(&mut h, s),
-        }
-        let touch = match l.touch_hashed(self.one, h.finish(), cost, now) {
+        let touch = match l.touch_hashed(self.one, self.hash(key.into()), cost, now) {
             Ok(touch) => touch,
             Err(None) => return KeyedVerdict::ADMIT,
             Err(Some(status)) => {
