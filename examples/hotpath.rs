@@ -13,6 +13,9 @@
 use rlc::{Limiter, ManualClock, Policy, Request};
 use std::hint::black_box;
 
+/// The single-rule policy of the `single*`, `keyed*` and `verdict*` modes.
+const SINGLE: &str = "policy p\ninput key\nall: ANY /** by key: 10_000_000/1s bucket\n";
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map_or("single", String::as_str);
@@ -37,10 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     match mode {
         "single" | "single-u64" | "single-str" => {
             let numeric = mode == "single-u64";
-            let p = Policy::from_str(
-                "p.rl",
-                "policy p\ninput key\nall: ANY /** by key: 10_000_000/1s bucket\n",
-            )?;
+            let p = Policy::from_str("p.rl", SINGLE)?;
             let l = Limiter::with_capacity(p, ManualClock::new(0), 4096);
             for i in 0..iters {
                 let k = &keys[(i % 1000) as usize];
@@ -58,10 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "verdict-u64" => {
             // Capacity 1,000 for 1,000 keys (the store at load one half, as
             // in the benchmark), keys in a scrambled order.
-            let p = Policy::from_str(
-                "p.rl",
-                "policy p\ninput key\nall: ANY /** by key: 10_000_000/1s bucket\n",
-            )?;
+            let p = Policy::from_str("p.rl", SINGLE)?;
             let l = Limiter::with_capacity(p, ManualClock::new(0), 1000);
             let h = l.keyed("GET", "/v1/items")?;
             for i in 0..iters {
@@ -71,10 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         "keyed-u64" | "keyed-str" => {
-            let p = Policy::from_str(
-                "p.rl",
-                "policy p\ninput key\nall: ANY /** by key: 10_000_000/1s bucket\n",
-            )?;
+            let p = Policy::from_str("p.rl", SINGLE)?;
             let l = Limiter::with_capacity(p, ManualClock::new(0), 4096);
             let h = l.keyed("GET", "/v1/items")?;
             for i in 0..iters {

@@ -17,6 +17,12 @@ fn compare(old: &str, new: &str) -> PolicyDiff {
     diff(&table("old.rl", old), &table("new.rl", new))
 }
 
+/// The diff's text mentions `what`.
+fn says(d: &PolicyDiff, what: &str) {
+    let text = d.to_text();
+    assert!(text.contains(what), "no {what:?} in:\n{text}");
+}
+
 fn rule<'a>(d: &'a PolicyDiff, id: &str) -> &'a rlc::diff::RuleDiff {
     d.rules
         .iter()
@@ -97,11 +103,7 @@ fn endpoints_keys_and_options() {
     );
     let r = rule(&d, "tokens");
     assert_eq!(r.effect, Effect::Looser);
-    assert!(
-        d.to_text().contains("no longer limits /tokenize"),
-        "{}",
-        d.to_text()
-    );
+    says(&d, "no longer limits /tokenize");
     let d = compare(
         BASE,
         &BASE.replace("POST /tokens/search", "POST|PUT /tokens/search"),
@@ -179,11 +181,7 @@ fn responses_headers_counters_and_defaults() {
     assert_eq!(d.rules.len(), 1, "{}", d.to_text());
     assert_eq!(d.rules[0].effect, Effect::Neutral);
     assert_eq!(d.policy.len(), 1, "{}", d.to_text());
-    assert!(
-        d.to_text().contains("response r: status 429 -> 503"),
-        "{}",
-        d.to_text()
-    );
+    says(&d, "response r: status 429 -> 503");
     let d = compare(
         with,
         &with.replace("input key\n", "input key\ndefault overflow allow\n"),
@@ -248,17 +246,9 @@ fn time_zone_changes() {
     let d = compare(tokyo, utc);
     let r = rule(&d, "daily");
     assert_eq!(r.effect, Effect::Mixed, "{}", d.to_text());
-    assert!(
-        d.to_text().contains("time zone Asia/Tokyo -> UTC"),
-        "{}",
-        d.to_text()
-    );
+    says(&d, "time zone Asia/Tokyo -> UTC");
     let d = compare(utc, &utc.replace("fixed", "fixed timezone tz"));
-    assert!(
-        d.to_text().contains("time zone UTC -> `tz` (else UTC)"),
-        "{}",
-        d.to_text()
-    );
+    says(&d, "time zone UTC -> `tz` (else UTC)");
     // `default timezone` changes every fixed rule it aligns.
     let both = "input k, tz\na: GET /a by k: 10/1d fixed\nb: GET /b by k: 10/1d fixed\nc: GET /c by k: 10/1d\n";
     let d = compare(
@@ -285,24 +275,14 @@ fn reordered_rules_that_break_ties_differently() {
     let r = rule(&d, "per_ip");
     assert_eq!(r.effect, Effect::Neutral, "{}", d.to_text());
     assert_eq!(d.rules.len(), 1, "{}", d.to_text());
-    assert!(
-        d.to_text().contains(
-            "now before per_key (was after): on a tie between them this rule is the one reported, so status 503 instead of 403"
-        ),
-        "{}",
-        d.to_text()
-    );
+    says(&d, "now before per_key (was after): on a tie between them this rule is the one reported, so status 503 instead of 403");
     // Responses that differ count too.
     let with = "input k, ip\nresponse a {\n  status 429\n}\nresponse b {\n  status 429\n}\n";
     let d = compare(
         &format!("{with}one: GET /x by k: 1/1m respond a\ntwo: GET /x by ip: 1/1m respond b\n"),
         &format!("{with}two: GET /x by ip: 1/1m respond b\none: GET /x by k: 1/1m respond a\n"),
     );
-    assert!(
-        d.to_text().contains("response b instead of a"),
-        "{}",
-        d.to_text()
-    );
+    says(&d, "response b instead of a");
     // No change: the same answer, routes that cannot overlap, conditions
     // that cannot both hold, or methods apart.
     for (a, b) in [

@@ -94,14 +94,20 @@ fn reports_every_error_of_a_file() {
     );
 }
 
+/// The diagnostics of a policy that must not compile.
+fn rejected(source: &Source) -> rlc::Diagnostics {
+    let (table, diags) = compile_source(source);
+    assert!(table.is_none(), "the policy compiled: {diags:?}");
+    diags
+}
+
 /// The structure of a diagnostic, not only its text: code, the exact text
 /// underlined, and the help.
 #[test]
 fn structure_of_an_unknown_method() {
     let text = "input key\nPSOT /tokens by key: 200/10s\n";
     let source = Source::new("t.rl", text);
-    let (table, diags) = compile_source(&source);
-    assert!(table.is_none());
+    let diags = rejected(&source);
     let d = diags.iter().next().unwrap();
     assert_eq!(d.code, codes::UNKNOWN_METHOD);
     assert_eq!(&text[d.span.start..d.span.end], "PSOT");
@@ -317,8 +323,7 @@ fn every_keyword_is_documented() {
 fn structure_of_an_option_between_windows() {
     let text = "input key\nr: ANY /** by key: 25/1m fixed, 40/1h sliding\n";
     let source = Source::new("t.rl", text);
-    let (table, diags) = compile_source(&source);
-    assert!(table.is_none());
+    let diags = rejected(&source);
     assert_eq!(diags.len(), 1);
     let d = diags.iter().next().unwrap();
     assert_eq!(d.code, codes::OPTION_BETWEEN_WINDOWS);
