@@ -172,6 +172,20 @@ fn grammar_keywords() -> Vec<String> {
 
 /// Every keyword used as a rule name is named as such, with the keyword
 /// underlined and a rename suggested; other names get the same treatment.
+/// `text`'s first diagnostic is `rl::keyword_as_name` on `kw`, naming
+/// `what` it cannot name; its help.
+fn keyword_named(text: &str, kw: &str, what: &str) -> Option<String> {
+    let (_, diags) = compile_source(&Source::new("t.rl", text));
+    let d = diags.iter().next().unwrap();
+    assert_eq!(d.code, codes::KEYWORD_AS_NAME, "{text:?}: {}", d.message);
+    assert_eq!(&text[d.span.start..d.span.end], kw, "{text:?}");
+    assert_eq!(
+        d.message,
+        format!("`{kw}` is a keyword and cannot name {what}")
+    );
+    d.help.clone()
+}
+
 #[test]
 fn every_keyword_as_a_rule_name() {
     for kw in grammar_keywords() {
@@ -180,19 +194,10 @@ fn every_keyword_as_a_rule_name() {
             format!("input key\n  {kw} : GET /x: 1/1s\nGET /y: 1/1s\n"),
             format!("input key\nwhen key {{ {kw}: GET /x: 1/1s }}\n"),
         ] {
-            let source = Source::new("t.rl", text.clone());
-            let (_, diags) = compile_source(&source);
-            let d = diags.iter().next().unwrap();
-            assert_eq!(d.code, codes::KEYWORD_AS_NAME, "{text:?}: {}", d.message);
-            assert_eq!(&text[d.span.start..d.span.end], kw, "{text:?}");
-            assert_eq!(
-                d.message,
-                format!("`{kw}` is a keyword and cannot name a rule")
-            );
+            let help = keyword_named(&text, &kw, "a rule");
             assert!(
-                d.help.as_deref().unwrap().contains(&format!("`{kw}_rule`")),
-                "{:?}",
-                d.help
+                help.as_deref().unwrap().contains(&format!("`{kw}_rule`")),
+                "{help:?}"
             );
         }
     }
@@ -223,15 +228,7 @@ fn every_keyword_as_a_rule_name() {
         ("headers on { \"A\" = \"b\" }\n", "on", "a header set"),
         ("default respond shadow\n", "shadow", "a response"),
     ] {
-        let source = Source::new("t.rl", text);
-        let (_, diags) = compile_source(&source);
-        let d = diags.iter().next().unwrap();
-        assert_eq!(d.code, codes::KEYWORD_AS_NAME, "{text:?}: {}", d.message);
-        assert_eq!(&text[d.span.start..d.span.end], kw, "{text:?}");
-        assert_eq!(
-            d.message,
-            format!("`{kw}` is a keyword and cannot name {what}")
-        );
+        keyword_named(text, kw, what);
     }
     // A missing name after a keyword is not a keyword used as a name.
     expect_first_code(
