@@ -868,7 +868,11 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         let values = &*values;
         // Key hashes by key attribute list: rules keyed alike hash once.
         let mut hashes: [Option<Option<u64>>; 16] = [None; 16];
-        let mut touches: SmallVec<[Touch<'s>; 8]> = SmallVec::new();
+        // First every (rule, group, key hash) the request touches; then
+        // each key's state is prefetched, in a loop short enough for the
+        // processor to have all its misses in flight at once, so that the
+        // lookups wait on memory about once, not once per key.
+        let mut wanted: SmallVec<[(u32, GroupId, u64, u64); 8]> = SmallVec::new();
         for target in targets {
             let Target::Rule(ri) = *target else { continue };
             let Some(rule) = t.rules.get(ri as usize) else {
@@ -888,19 +892,26 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 let Some(hash) = hash else {
                     continue;
                 };
-                match self.store.entry(g, hash, now, true) {
-                    Lookup::Found(words) => touches.push(Touch {
-                        rule: ri,
-                        words,
-                        cost,
-                        // Plain rules have no time zone.
-                        shift: 0,
-                    }),
-                    Lookup::Absent => {}
-                    Lookup::Full => {
-                        if t.overflow == Overflow::Reject {
-                            return self.reject_full(RuleId(ri), rule.status, now);
-                        }
+                wanted.push((ri, g, hash, cost));
+            }
+        }
+        for &(_, g, hash, _) in &wanted {
+            self.store.prefetch(g, hash);
+        }
+        let mut touches: SmallVec<[Touch<'s>; 8]> = SmallVec::new();
+        for &(ri, g, hash, cost) in &wanted {
+            match self.store.entry(g, hash, now, true) {
+                Lookup::Found(words) => touches.push(Touch {
+                    rule: ri,
+                    words,
+                    cost,
+                    // Plain rules have no time zone.
+                    shift: 0,
+                }),
+                Lookup::Absent => {}
+                Lookup::Full => {
+                    if t.overflow == Overflow::Reject {
+                        return self.reject_full(RuleId(ri), t.rules[ri as usize].status, now);
                     }
                 }
             }
