@@ -9,7 +9,10 @@
 //! `key|ip`-like keys; `verdict-u64`: the handle's `verdict_at` (a
 //! `KeyedVerdict`), number keys in a scrambled order, capacity 1,000 (the
 //! store at load one half, as in the benchmark).
-//! `vendor`: `policies/basis-theory.rl`, API requests of 1,000 clients.
+//! `vendor`: `policies/basis-theory.rl`, API requests of 1,000 clients
+//! (most rejected: each client comes back every 10 ms); `vendor [N] [C]`
+//! with C clients, e.g. 100000: each client every second, all admitted, as
+//! in the benchmark's 100k-client rows.
 use rlc::{Limiter, ManualClock, Policy, Request};
 use std::hint::black_box;
 
@@ -23,6 +26,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .get(2)
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
+    let clients: u64 = args
+        .get(3)
+        .and_then(|s| s.parse().ok())
+        .filter(|&c| c > 0)
+        .unwrap_or(1000);
     let keys: Vec<String> = (0..1000u64)
         .map(|i| {
             if mode == "single-str" || mode == "keyed-str" {
@@ -32,8 +40,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         })
         .collect();
-    let ips: Vec<String> = (0..1000u64)
-        .map(|i| format!("10.0.{}.{}", i / 250, i % 250))
+    let ips: Vec<String> = (0..clients)
+        .map(|i| format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255))
         .collect();
     let mut now = 1_700_000_000_000_000_000u64;
     let mut admitted = 0u64;
@@ -83,7 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         _ => {
             let p = Policy::from_file("policies/basis-theory.rl")?;
-            let l = Limiter::with_capacity(p, ManualClock::new(0), 4096);
+            let l = Limiter::with_capacity(p, ManualClock::new(0), clients.max(4096) as usize);
             let routes = [
                 ("POST", "/tokens"),
                 ("GET", "/tokens"),
@@ -91,7 +99,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ("GET", "/applications"),
             ];
             for i in 0..iters {
-                let c = (i % 1000) as usize;
+                let c = (i % clients) as usize;
                 let key = format!("key_prod_{c:016x}");
                 let (m, path) = routes[(i % 4) as usize];
                 let mut req = Request::new(m, path);

@@ -13,8 +13,9 @@
 //!
 //! * a key's probe sequence is up to three windows of [`PROBE`] consecutive
 //!   slots, at homes taken from its hash; most keys live in the first few
-//!   slots of the first window, which a lookup reads inline (loads only,
-//!   for a key already touched in this tick), and the others let a table
+//!   slots of the first window, which a lookup reads inline (loads only
+//!   for a key already touched in this tick, else one CAS that touches
+//!   it), and the others let a table
 //!   filled to its capacity find room for every key (with one window, about one key
 //!   in three thousand would not; with two, about one in a few million);
 //! * an empty slot is claimed with one CAS `0 -> tag`; slots only ever go
@@ -212,10 +213,10 @@ impl Store for MemoryStore {
             return Lookup::Absent;
         };
         // The common case, inlined: the key in the first few slots of its
-        // first window, already touched in this tick; loads only, no write.
-        // The scan stops where `probe` would decide otherwise: at the key's
-        // fingerprint with another tick (to be touched), or at an empty
-        // slot (the key is absent).
+        // first window; loads only when it was already touched in this
+        // tick, else one CAS to touch it, as `probe` does. The scan stops
+        // where `probe` would decide otherwise: at an empty slot (the key
+        // is absent, or is created there), or at a touch that lost a race.
         let fp = (hash & FP_MASK) | 1;
         let mine = (fp << TICK_BITS) | tick(now);
         let home = scale(hash, t.slots);
@@ -229,12 +230,21 @@ impl Store for MemoryStore {
                 break;
             };
             let tag = tag_cell.load(Ordering::Acquire);
-            if tag == mine {
-                if let Some(words) = t.cells.get(at + 1..at + t.stride) {
-                    return Lookup::Found(words);
+            if tag >> TICK_BITS == fp {
+                let touched = tag & TICK_MASK;
+                if touched == tick(now)
+                    || !moves_forward(touched, tick(now))
+                    || tag_cell
+                        .compare_exchange(tag, mine, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    if let Some(words) = t.cells.get(at + 1..at + t.stride) {
+                        return Lookup::Found(words);
+                    }
                 }
+                break;
             }
-            if tag == 0 || tag >> TICK_BITS == fp {
+            if tag == 0 {
                 break;
             }
         }
@@ -487,6 +497,21 @@ mod tests {
             s.entry(GroupId(0), 0xdead_beef_0000_0001, T, false),
             Lookup::Absent
         ));
+        // Two ticks later every key is touched where it lives, home or not:
+        // the same words, its tag at the new tick.
+        let later = T + 2 * (1 << TICK_SHIFT);
+        let t = &s.tables[0];
+        for &h in &hashes {
+            let Lookup::Found(before) = t.probe(h, T, false).unwrap() else {
+                panic!("present");
+            };
+            let Lookup::Found(w) = s.entry(GroupId(0), h, later, false) else {
+                panic!("still present");
+            };
+            assert_eq!(w.as_ptr(), before.as_ptr());
+            let at = (w.as_ptr() as usize - t.cells.as_ptr() as usize) / 8 - 1;
+            assert_eq!(t.cells[at].load(Ordering::Relaxed) & TICK_MASK, tick(later));
+        }
     }
 
     #[test]
