@@ -8,7 +8,8 @@
 //! (`Limiter::keyed`, `Keyed::check_at`: a `Decision`), number or
 //! `key|ip`-like keys; `verdict-u64`: the handle's `verdict_at` (a
 //! `KeyedVerdict`), number keys in a scrambled order, capacity 1,000 (the
-//! store at load one half, as in the benchmark).
+//! store at load one half, as in the benchmark); `verdict-u64-deny`: the
+//! same with `1/1h`, every request after each key's first rejected.
 //! `vendor`: `policies/basis-theory.rl`, API requests of 1,000 clients
 //! (most rejected: each client comes back every 10 ms); `vendor [N] [C]`
 //! with C clients, e.g. 100000: each client every second, all admitted, as
@@ -63,10 +64,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 now += 1000;
             }
         }
-        "verdict-u64" => {
+        "verdict-u64" | "verdict-u64-deny" => {
             // Capacity 1,000 for 1,000 keys (the store at load one half, as
             // in the benchmark), keys in a scrambled order.
-            let p = Policy::from_str("p.rl", SINGLE)?;
+            let text = if mode == "verdict-u64" {
+                SINGLE.to_string()
+            } else {
+                SINGLE.replace("10_000_000/1s", "1/1h")
+            };
+            let p = Policy::from_str("p.rl", &text)?;
             let l = Limiter::with_capacity(p, ManualClock::new(0), 1000);
             let h = l.keyed("GET", "/v1/items")?;
             for i in 0..iters {
