@@ -872,7 +872,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         // each key's state is prefetched, in a loop short enough for the
         // processor to have all its misses in flight at once, so that the
         // lookups wait on memory about once, not once per key.
-        let mut wanted: SmallVec<[(u32, GroupId, u64, u64); 8]> = SmallVec::new();
+        let mut wanted: SmallVec<[Wanted; 8]> = SmallVec::new();
         for target in targets {
             let Target::Rule(ri) = *target else { continue };
             let Some(rule) = t.rules.get(ri as usize) else {
@@ -892,21 +892,28 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 let Some(hash) = hash else {
                     continue;
                 };
-                wanted.push((ri, g, hash, cost));
-            }
-        }
-        for &(_, g, hash, _) in &wanted {
-            self.store.prefetch(g, hash);
-        }
-        let mut touches: SmallVec<[Touch<'s>; 8]> = SmallVec::new();
-        for &(ri, g, hash, cost) in &wanted {
-            match self.store.entry(g, hash, now, true) {
-                Lookup::Found(words) => touches.push(Touch {
-                    rule: ri,
-                    words,
+                wanted.push(Wanted {
+                    target: *target,
+                    group: g,
+                    hash,
                     cost,
                     // Plain rules have no time zone.
                     shift: 0,
+                });
+            }
+        }
+        for w in &wanted {
+            self.store.prefetch(w.group, w.hash);
+        }
+        let mut touches: SmallVec<[Touch<'s>; 8]> = SmallVec::new();
+        for w in &wanted {
+            let Target::Rule(ri) = w.target else { continue };
+            match self.store.entry(w.group, w.hash, now, true) {
+                Lookup::Found(words) => touches.push(Touch {
+                    rule: ri,
+                    words,
+                    cost: w.cost,
+                    shift: w.shift,
                 }),
                 Lookup::Absent => {}
                 Lookup::Full => {
@@ -1556,8 +1563,11 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         let bits = MethodSet::bit(req.method).unwrap_or(1 << 15);
         t.routes.lookup(bits, &segments, &mut targets);
 
-        let mut touches: SmallVec<[Touch<'s>; 8]> = SmallVec::new();
-        let mut counters: SmallVec<[(&'s [AtomicU64], usize); 4]> = SmallVec::new();
+        // As in `check_plain`: first every key the request touches (a rule's
+        // `{param}` values and conditions may depend on the rules before
+        // it, so in route order), then their state prefetched together,
+        // then looked up in the same order.
+        let mut wanted: SmallVec<[Wanted; 8]> = SmallVec::new();
         for target in &targets {
             match *target {
                 Target::Rule(ri) => {
@@ -1574,22 +1584,14 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                     let shift = rule.tz.as_ref().map_or(0, |tz| tz.offset_ns(&values, now));
                     let cost = rule_cost(rule, values.as_ref(), req.cost);
                     for &g in &rule.groups {
-                        let Some(hash) = self.key_hash(g, &values) else {
-                            continue;
-                        };
-                        match self.store.entry(g, hash, now, true) {
-                            Lookup::Found(words) => touches.push(Touch {
-                                rule: ri,
-                                words,
+                        if let Some(hash) = self.key_hash(g, &values) {
+                            wanted.push(Wanted {
+                                target: *target,
+                                group: g,
+                                hash,
                                 cost,
                                 shift,
-                            }),
-                            Lookup::Absent => {}
-                            Lookup::Full => {
-                                if t.overflow == Overflow::Reject && !rule.shadow {
-                                    return Err((RuleId(ri), rule.status));
-                                }
-                            }
+                            });
                         }
                     }
                 }
@@ -1600,13 +1602,40 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                     if !c.cond.as_ref().is_none_or(|x| x.eval(&values)) {
                         continue;
                     }
-                    let Some(hash) = self.key_hash(c.group, &values) else {
-                        continue;
-                    };
-                    if let Lookup::Found(words) = self.store.entry(c.group, hash, now, true) {
-                        counters.push((words, ci as usize));
+                    if let Some(hash) = self.key_hash(c.group, &values) {
+                        wanted.push(Wanted {
+                            target: *target,
+                            group: c.group,
+                            hash,
+                            cost: 0,
+                            shift: 0,
+                        });
                     }
                 }
+            }
+        }
+        for w in &wanted {
+            self.store.prefetch(w.group, w.hash);
+        }
+        let mut touches: SmallVec<[Touch<'s>; 8]> = SmallVec::new();
+        let mut counters: SmallVec<[(&'s [AtomicU64], usize); 4]> = SmallVec::new();
+        for w in &wanted {
+            let found = self.store.entry(w.group, w.hash, now, true);
+            match (w.target, found) {
+                (Target::Rule(ri), Lookup::Found(words)) => touches.push(Touch {
+                    rule: ri,
+                    words,
+                    cost: w.cost,
+                    shift: w.shift,
+                }),
+                (Target::Rule(ri), Lookup::Full) => {
+                    let rule = &t.rules[ri as usize];
+                    if t.overflow == Overflow::Reject && !rule.shadow {
+                        return Err((RuleId(ri), rule.status));
+                    }
+                }
+                (Target::Counter(ci), Lookup::Found(words)) => counters.push((words, ci as usize)),
+                (_, Lookup::Absent | Lookup::Full) => {}
             }
         }
         Ok(Collected {
@@ -2155,6 +2184,17 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             figures: Figures::Eager(Eager::reported(0, SmallVec::new())),
         }
     }
+}
+
+/// A key a request will look up (`check_plain`, `collect`): for a rule or a
+/// named counter, in its group, with the rule's cost and time-zone shift.
+#[derive(Clone, Copy)]
+struct Wanted {
+    target: Target,
+    group: GroupId,
+    hash: u64,
+    cost: u64,
+    shift: i64,
 }
 
 /// One (rule, key group) a request touches.
