@@ -5,8 +5,8 @@
 //! named sections (`single`, `threads`, `vendor`, `memory`, `compile`).
 //! Without `--bench` (as `cargo test --all-targets` runs it) a smoke pass with
 //! tiny sizes checks that every section runs, that the governor composition
-//! of the vendor policy matches exactly the rules rlc matches, and that the
-//! single-rule limiters agree on every decision.
+//! of the vendor policy (and its floor) matches exactly the rules rlc
+//! matches, and that the single-rule limiters agree on every decision.
 //!
 //! Every limiter replays the same precomputed request arrays; the limiters of
 //! a case run one after the other within each run (the order alternates), and
@@ -1328,6 +1328,184 @@ fn rlc_matches(policy: &Policy, req: &Request<'_>) -> Vec<(String, usize)> {
     m
 }
 
+/// A client as the vendor floor sees it: its keys hashed ahead (as the
+/// single-rule floor's are) and the facts its rules test, as flags.
+struct FloorClient {
+    /// Hashes of key, ip, `key|ip`, `proxy_key|ip`, `host|ip`.
+    h: [u64; 5],
+    test: bool,
+    /// 0 private, 1 public, 2 management.
+    app: u8,
+    legacy: bool,
+}
+
+fn floor_clients(cs: &[Client]) -> Vec<FloorClient> {
+    let rs = ahash::RandomState::with_seeds(5, 6, 7, 8);
+    cs.iter()
+        .map(|c| FloorClient {
+            h: [
+                rs.hash_one(&c.key),
+                rs.hash_one(&c.ip),
+                rs.hash_one(format!("{}|{}", c.key, c.ip)),
+                rs.hash_one(format!("{}|{}", c.proxy_key, c.ip)),
+                rs.hash_one(format!("{}|{}", c.host, c.ip)),
+            ],
+            test: c.tenant == "test",
+            app: match c.app_type {
+                "private" => 0,
+                "public" => 1,
+                _ => 2,
+            },
+            legacy: !c.key.contains("_prod_") && !c.key.contains("_test_"),
+        })
+        .collect()
+}
+
+/// [`bt_visit`] for the floor: the same (rule, key) pairs, keys as their
+/// precomputed hashes. Returns how many of `out` it filled.
+#[inline]
+fn bt_floor_touches(r: &VReq, c: &FloorClient, out: &mut [(BtRule, u64); 8]) -> usize {
+    let [key, ip, kip, pip, hip] = c.h;
+    let mut n = 0;
+    let mut push = |rule, h| {
+        out[n] = (rule, h);
+        n += 1;
+    };
+    match r.kind {
+        0 => {
+            if c.test {
+                push(BtRule::TestTenant, kip);
+            }
+            match r.route {
+                0 | 5 => push(BtRule::TokensCreate, kip),
+                1 => push(BtRule::TokensList, kip),
+                2 => push(BtRule::TokensSearch, kip),
+                3 => push(BtRule::TokensUpdate, kip),
+                4 => push(BtRule::TokensDelete, kip),
+                6 => push(BtRule::AccountUpdater, kip),
+                _ => {}
+            }
+            match c.app {
+                0 => {
+                    push(BtRule::PrivateAppKey, key);
+                    push(BtRule::PrivateAppIp, ip);
+                }
+                1 => push(BtRule::PublicApp, kip),
+                _ => push(BtRule::ManagementApp, key),
+            }
+            push(BtRule::IpGlobal, ip);
+            if c.legacy {
+                push(BtRule::LegacyKey, kip);
+            }
+        }
+        1 => {
+            push(BtRule::ProxyKeyIp, pip);
+            push(BtRule::IpGlobal, ip);
+        }
+        _ => {
+            push(BtRule::ProxyHostIp, hip);
+            push(BtRule::IpGlobal, ip);
+        }
+    }
+    n
+}
+
+/// The vendor policy's floor: per (rule, key group) an open-addressed table
+/// of entries of `stride` words (a tag, then a GCRA time; 2 words is
+/// governor's state, 10 is rlc's sliding entry), the request's keys hashed
+/// ahead, every entry's first and last word loaded before any is used (as
+/// rlc prefetches), then one tag probe and one CAS per (rule, key). No
+/// routing, no conditions, no sliding arithmetic: what the memory allows
+/// for this policy's touches in that layout.
+struct VendorFloor {
+    name: &'static str,
+    tables: Vec<Vec<AtomicU64>>,
+    stride: usize,
+    mask: usize,
+    fc: Vec<FloorClient>,
+    vnow: AtomicU64,
+    dt: u64,
+}
+
+impl VendorFloor {
+    fn new(name: &'static str, n: usize, stride: usize, cs: &[Client], dt: u64) -> VendorFloor {
+        let slots = (2 * n).next_power_of_two();
+        VendorFloor {
+            name,
+            tables: BtRule::ALL
+                .iter()
+                .map(|_| (0..slots * stride).map(|_| AtomicU64::new(0)).collect())
+                .collect(),
+            stride,
+            mask: slots - 1,
+            fc: floor_clients(cs),
+            vnow: AtomicU64::new(SystemClock.now_ns()),
+            dt,
+        }
+    }
+
+    /// The GCRA word of `h` in `table` (claiming a slot for a new key).
+    #[inline]
+    fn state<'t>(&self, table: &'t [AtomicU64], h: u64) -> &'t AtomicU64 {
+        let tag = h | 1;
+        let mut i = (h >> 20) as usize & self.mask;
+        loop {
+            let c = &table[i * self.stride];
+            let v = c.load(Ordering::Acquire);
+            let claimed = v == 0
+                && c.compare_exchange(0, tag, Ordering::AcqRel, Ordering::Acquire)
+                    .map_or_else(|x| x == tag, |_| true);
+            if v == tag || claimed {
+                return &table[i * self.stride + 1];
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+}
+
+impl VRunner for VendorFloor {
+    fn name(&self) -> String {
+        self.name.to_string()
+    }
+    #[inline(never)]
+    fn pass(&self, v: &VendorRuns<'_>) -> u64 {
+        // 10 µs per request against a 50/10s quota: T = 200 ms, tau = 10 s.
+        const T: u64 = 200_000_000;
+        const TAU: u64 = 10_000_000_000;
+        let step = self.dt * CHUNK as u64;
+        let mut now = self
+            .vnow
+            .fetch_add(step * (v.reqs.len() / CHUNK + 1) as u64, Ordering::Relaxed);
+        let mut ok = 0u64;
+        let mut touches = [(BtRule::IpGlobal, 0u64); 8];
+        for chunk in v.reqs.chunks(CHUNK) {
+            now += step;
+            for r in chunk {
+                let n = bt_floor_touches(r, &self.fc[r.client as usize], &mut touches);
+                for &(rule, h) in &touches[..n] {
+                    let table = &self.tables[rule as usize];
+                    let at = ((h >> 20) as usize & self.mask) * self.stride;
+                    black_box(
+                        table[at].load(Ordering::Relaxed)
+                            ^ table[at + self.stride - 1].load(Ordering::Relaxed),
+                    );
+                }
+                let mut all = true;
+                for &(rule, h) in &touches[..n] {
+                    let s = self.state(&self.tables[rule as usize], h);
+                    let cur = s.load(Ordering::Acquire);
+                    let new = cur.max(now) + T;
+                    all &= new - now <= TAU
+                        && s.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
+                            .is_ok();
+                }
+                ok += all as u64;
+            }
+        }
+        ok
+    }
+}
+
 struct GovVendor<S: BuildHasher + Clone + Send + Sync, C: GClock + Send + Sync> {
     name: &'static str,
     lims: Vec<GovLim<String, S, C>>,
@@ -1439,8 +1617,8 @@ fn section_vendor(cfg: &Cfg, summary: &mut Summary) {
     let start = Instant::now();
     let policy = Policy::from_file("policies/basis-theory.rl").unwrap();
     println!("\n## 2. policies/basis-theory.rl vs one governor per (rule, window) (1 thread, ns per decision, median of runs)\n");
-    println!("| clients | dist | rules matched / req | rlc given | gov fake-clock | rlc tsc | governor | gov+ahash | gov fake/rlc given | governor/rlc tsc | gov+ahash/rlc tsc | admitted rlc given / gov fake |");
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| clients | dist | rules matched / req | rlc given | gov fake-clock | rlc tsc | governor | gov+ahash | floor 16 B | floor 80 B | gov fake/rlc given | governor/rlc tsc | gov+ahash/rlc tsc | rlc given/floor 80 B | gov fake/floor 16 B | admitted rlc given / gov fake |");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let counts: Vec<usize> = if cfg.smoke {
         vec![1_000]
     } else {
@@ -1462,6 +1640,21 @@ fn section_vendor(cfg: &Cfg, summary: &mut Summary) {
                 });
                 g.sort();
                 touches += g.len();
+                // The floor touches the same (rule, key group) pairs.
+                if i % check_every == 0 {
+                    let mut ft = [(BtRule::IpGlobal, 0u64); 8];
+                    let fc = &floor_clients(std::slice::from_ref(&cs[r.client as usize]))[0];
+                    let nf = bt_floor_touches(r, fc, &mut ft);
+                    let mut f: Vec<(String, usize)> = ft[..nf]
+                        .iter()
+                        .map(|(rule, _)| {
+                            let (id, gi) = rule.id();
+                            (id.to_string(), gi)
+                        })
+                        .collect();
+                    f.sort();
+                    assert_eq!(f, g, "the floor and the composition differ on request {i}");
+                }
                 if i % check_every == 0 {
                     let m = rlc_matches(&policy, &vendor_request(r, &cs));
                     assert_eq!(g, m, "governor composition and rlc differ on request {i}");
@@ -1504,7 +1697,11 @@ fn section_vendor(cfg: &Cfg, summary: &mut Summary) {
             );
             let g_ahash =
                 gov_vendor::<ahash::RandomState, _>("gov+ahash", QuantaClock::default(), None, 0);
-            let runners: [&dyn VRunner; 5] = [&rlc_given, &g_fake, &rlc_tsc, &g, &g_ahash];
+            let floor16 = VendorFloor::new("floor 16 B", n, 2, &cs, DT_VENDOR);
+            let floor80 = VendorFloor::new("floor 80 B", n, 10, &cs, DT_VENDOR);
+            let runners: [&dyn VRunner; 7] = [
+                &rlc_given, &g_fake, &rlc_tsc, &g, &g_ahash, &floor16, &floor80,
+            ];
             if n == counts[0] && dist == Dist::Uniform {
                 let names: Vec<String> = runners.iter().map(|r| r.name()).collect();
                 eprintln!("[vendor] limiters: {}", names.join(", "));
@@ -1539,7 +1736,7 @@ fn section_vendor(cfg: &Cfg, summary: &mut Summary) {
             let ns: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
             let adm = |j: usize| admitted[j] as f64 * 100.0 / (cfg.runs * reqs.len()) as f64;
             println!(
-                "| {} | {} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}x | {:.2}x | {:.2}x | {:.0}% / {:.0}% |",
+                "| {} | {} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.0}% / {:.0}% |",
                 human(n),
                 dist.name(),
                 touches as f64 / reqs.len() as f64,
@@ -1548,16 +1745,20 @@ fn section_vendor(cfg: &Cfg, summary: &mut Summary) {
                 ns[2],
                 ns[3],
                 ns[4],
+                ns[5],
+                ns[6],
                 ns[1] / ns[0],
                 ns[3] / ns[2],
                 ns[4] / ns[2],
+                ns[0] / ns[6],
+                ns[1] / ns[5],
                 adm(0),
                 adm(1)
             );
             if n >= 100_000 || cfg.smoke {
                 summary.lines.push(format!(
-                    "vendor {} {}: rlc given {:.1} ns (target <= 150), gov fake/rlc given {:.2}x (target >= 3), rlc tsc {:.1} ns, governor/rlc tsc {:.2}x",
-                    human(n), dist.name(), ns[0], ns[1] / ns[0], ns[2], ns[3] / ns[2]
+                    "vendor {} {}: rlc given {:.1} ns (target <= 150), gov fake/rlc given {:.2}x (target >= 3), rlc tsc {:.1} ns, governor/rlc tsc {:.2}x; floor 16 B {:.1} ns, floor 80 B {:.1} ns",
+                    human(n), dist.name(), ns[0], ns[1] / ns[0], ns[2], ns[3] / ns[2], ns[5], ns[6]
                 ));
             }
             progress(
