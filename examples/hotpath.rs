@@ -13,7 +13,8 @@
 //! `vendor`: `policies/basis-theory.rl`, API requests of 1,000 clients
 //! (most rejected: each client comes back every 10 ms); `vendor [N] [C]`
 //! with C clients, e.g. 100000: each client every second, all admitted, as
-//! in the benchmark's 100k-client rows.
+//! in the benchmark's 100k-client rows; `vendor N C S`: S virtual ns between
+//! requests (10,000 unless given).
 use rlc::{Limiter, ManualClock, Policy, Request};
 use std::hint::black_box;
 
@@ -32,6 +33,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|s| s.parse().ok())
         .filter(|&c| c > 0)
         .unwrap_or(1000);
+    // Virtual ns between requests (vendor mode): 10 µs unless given.
+    let step: u64 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let keys: Vec<String> = (0..1000u64)
         .map(|i| {
             if mode == "single-str" || mode == "keyed-str" {
@@ -115,7 +118,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .push("app_type", if c % 3 == 0 { "private" } else { "public" });
                 let d = l.check_at(&req, now);
                 admitted += d.allowed() as u64;
-                now += 10_000;
+                now += step;
             }
         }
     }
