@@ -1229,7 +1229,15 @@ impl BtRule {
 
     /// N per W as a GCRA quota of burst N (governor has no sliding window).
     fn quota(self) -> Quota {
-        let (n, secs) = match self {
+        let (n, secs) = self.rate();
+        Quota::with_period(Duration::from_secs(secs) / n)
+            .unwrap()
+            .allow_burst(NonZeroU32::new(n).unwrap())
+    }
+
+    /// The rule's N per W seconds.
+    fn rate(self) -> (u32, u64) {
+        match self {
             BtRule::TestTenant | BtRule::TokensSearch => (50, 10),
             BtRule::TokensList => (100, 10),
             BtRule::TokensCreate | BtRule::TokensUpdate | BtRule::TokensDelete => (200, 10),
@@ -1240,10 +1248,14 @@ impl BtRule {
             BtRule::ProxyKeyIp | BtRule::ProxyHostIp => (50, 10),
             BtRule::IpGlobal => (2000, 10),
             BtRule::LegacyKey => (100, 60),
-        };
-        Quota::with_period(Duration::from_secs(secs) / n)
-            .unwrap()
-            .allow_burst(NonZeroU32::new(n).unwrap())
+        }
+    }
+
+    /// The rule's GCRA emission interval and capacity, ns.
+    fn gcra(self) -> (u64, u64) {
+        let (n, secs) = self.rate();
+        let w = secs * 1_000_000_000;
+        (w / u64::from(n), w)
     }
 }
 
@@ -1411,17 +1423,20 @@ fn bt_floor_touches(r: &VReq, c: &FloorClient, out: &mut [(BtRule, u64); 8]) -> 
 }
 
 /// The vendor policy's floor: per (rule, key group) an open-addressed table
-/// of entries of `stride` words (a tag, then a GCRA time; 2 words is
+/// of `2n` entries of `stride` words (a tag, then a GCRA time; 2 words is
 /// governor's state, 10 is rlc's sliding entry), the request's keys hashed
 /// ahead, every entry's first and last word loaded before any is used (as
-/// rlc prefetches), then one tag probe and one CAS per (rule, key). No
-/// routing, no conditions, no sliding arithmetic: what the memory allows
-/// for this policy's touches in that layout.
+/// rlc prefetches), then one tag probe per (rule, key), every rule's GCRA
+/// judged, and one CAS each only when all admit (rlc's all-or-nothing). No
+/// routing, no key hashing, no conditions, no sliding arithmetic, no
+/// per-tick touch of the tag: a bound of what the memory allows for this
+/// policy's touches in that layout, not rlc's own minimum.
 struct VendorFloor {
     name: &'static str,
     tables: Vec<Vec<AtomicU64>>,
     stride: usize,
-    mask: usize,
+    slots: usize,
+    gcra: Vec<(u64, u64)>,
     fc: Vec<FloorClient>,
     vnow: AtomicU64,
     dt: u64,
@@ -1429,7 +1444,7 @@ struct VendorFloor {
 
 impl VendorFloor {
     fn new(name: &'static str, n: usize, stride: usize, cs: &[Client], dt: u64) -> VendorFloor {
-        let slots = (2 * n).next_power_of_two();
+        let slots = 2 * n;
         VendorFloor {
             name,
             tables: BtRule::ALL
@@ -1437,18 +1452,25 @@ impl VendorFloor {
                 .map(|_| (0..slots * stride).map(|_| AtomicU64::new(0)).collect())
                 .collect(),
             stride,
-            mask: slots - 1,
+            slots,
+            gcra: BtRule::ALL.iter().map(|r| r.gcra()).collect(),
             fc: floor_clients(cs),
             vnow: AtomicU64::new(SystemClock.now_ns()),
             dt,
         }
     }
 
+    /// A key's first slot: the hash scaled to the table, as rlc's store does.
+    #[inline]
+    fn home(&self, h: u64) -> usize {
+        ((u128::from(h) * self.slots as u128) >> 64) as usize
+    }
+
     /// The GCRA word of `h` in `table` (claiming a slot for a new key).
     #[inline]
     fn state<'t>(&self, table: &'t [AtomicU64], h: u64) -> &'t AtomicU64 {
         let tag = h | 1;
-        let mut i = (h >> 20) as usize & self.mask;
+        let mut i = self.home(h);
         loop {
             let c = &table[i * self.stride];
             let v = c.load(Ordering::Acquire);
@@ -1458,7 +1480,10 @@ impl VendorFloor {
             if v == tag || claimed {
                 return &table[i * self.stride + 1];
             }
-            i = (i + 1) & self.mask;
+            i += 1;
+            if i == self.slots {
+                i = 0;
+            }
         }
     }
 }
@@ -1469,9 +1494,6 @@ impl VRunner for VendorFloor {
     }
     #[inline(never)]
     fn pass(&self, v: &VendorRuns<'_>) -> u64 {
-        // 10 µs per request against a 50/10s quota: T = 200 ms, tau = 10 s.
-        const T: u64 = 200_000_000;
-        const TAU: u64 = 10_000_000_000;
         let step = self.dt * CHUNK as u64;
         let mut now = self
             .vnow
@@ -1484,20 +1506,31 @@ impl VRunner for VendorFloor {
                 let n = bt_floor_touches(r, &self.fc[r.client as usize], &mut touches);
                 for &(rule, h) in &touches[..n] {
                     let table = &self.tables[rule as usize];
-                    let at = ((h >> 20) as usize & self.mask) * self.stride;
+                    let at = self.home(h) * self.stride;
                     black_box(
                         table[at].load(Ordering::Relaxed)
                             ^ table[at + self.stride - 1].load(Ordering::Relaxed),
                     );
                 }
+                // Judge every rule, then write only if all admit.
+                let mut judged = [(None::<&AtomicU64>, 0u64, 0u64); 8];
                 let mut all = true;
-                for &(rule, h) in &touches[..n] {
+                for (j, &(rule, h)) in touches[..n].iter().enumerate() {
+                    let (t, tau) = self.gcra[rule as usize];
                     let s = self.state(&self.tables[rule as usize], h);
                     let cur = s.load(Ordering::Acquire);
-                    let new = cur.max(now) + T;
-                    all &= new - now <= TAU
-                        && s.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
-                            .is_ok();
+                    let new = cur.max(now) + t;
+                    all &= new - now <= tau;
+                    judged[j] = (Some(s), cur, new);
+                }
+                if all {
+                    for &(s, cur, new) in &judged[..n] {
+                        if let Some(s) = s {
+                            all &= s
+                                .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
+                                .is_ok();
+                        }
+                    }
                 }
                 ok += all as u64;
             }
