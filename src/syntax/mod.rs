@@ -54,8 +54,9 @@ pub fn parse(source: &Source) -> Result<File, Diagnostics> {
             let file = pairs
                 .next()
                 .ok_or_else(|| Diagnostics(vec![*bug(Span::default())]))?;
-            let mut items = Vec::new();
-            for p in file.into_inner() {
+            let inner = file.into_inner();
+            let mut items = Vec::with_capacity(inner.len());
+            for p in inner {
                 if p.as_rule() != Rule::EOI {
                     items.push(item(p).map_err(|d| Diagnostics(vec![*d]))?);
                 }
