@@ -885,3 +885,61 @@ fn string(p: Pair<'_, Rule>) -> Built<Str> {
     }
     Ok(Str { value, span })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::{hint, RlParser, Rule};
+    use pest::Parser as _;
+
+    /// `name` refuses a whole word when `kw_word` matches it, and the grammar
+    /// keeps `kw_word` as a faster copy of `keyword`: both must refuse the
+    /// same words. Tried on every word of up to three letters and on the
+    /// words one edit away from each keyword.
+    #[test]
+    fn name_refuses_exactly_the_keywords() {
+        let letters: Vec<char> = ('a'..='z').chain(['_', '-', '0']).collect();
+        let mut words: Vec<String> = Vec::new();
+        for a in letters
+            .iter()
+            .filter(|c| c.is_ascii_lowercase() || **c == '_')
+        {
+            words.push(a.to_string());
+            for b in &letters {
+                words.push(format!("{a}{b}"));
+                for c in &letters {
+                    words.push(format!("{a}{b}{c}"));
+                }
+            }
+        }
+        let grammar = include_str!("../../grammar/rl.pest");
+        let start = grammar.find("\nkeyword = @{").unwrap();
+        let body = &grammar[start..];
+        let body = &body[..body.find("~ !ident_char").unwrap()];
+        let keywords: Vec<&str> = body.split('"').skip(1).step_by(2).collect();
+        assert!(keywords.len() >= 30, "{keywords:?}");
+        for kw in &keywords {
+            words.push((*kw).to_string());
+            for i in 0..kw.len() {
+                words.push(format!("{}{}", &kw[..i], &kw[i + 1..]));
+                words.push(kw[..i].to_string());
+                for c in &letters {
+                    words.push(format!("{}{c}{}", &kw[..i], &kw[i + 1..]));
+                    words.push(format!("{}{c}{}", &kw[..i], &kw[i..]));
+                }
+            }
+            for c in &letters {
+                words.push(format!("{kw}{c}"));
+            }
+        }
+        for w in words.iter().filter(|w| !w.is_empty()) {
+            let whole_name = RlParser::parse(Rule::name, w)
+                .ok()
+                .and_then(|mut p| p.next())
+                .is_some_and(|p| p.as_str() == w);
+            let ident = w.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+            assert_eq!(whole_name, ident && !hint::is_keyword(w), "{w:?}");
+        }
+    }
+}
