@@ -184,6 +184,16 @@ fn check_nesting(text: &str) -> Option<Diagnostic> {
             continue;
         }
         let ident = c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        // The common characters first, with the outcome the general steps
+        // below would have: a name goes on, or whitespace ends one. Neither
+        // changes `depth` or `negations`, so neither can go too deep.
+        if ident && prev_ident {
+            continue;
+        }
+        if matches!(c, ' ' | '\n' | '\t' | '\r') {
+            prev_ident = false;
+            continue;
+        }
         let word_start = ident && !prev_ident;
         prev_ident = ident;
         match c {
