@@ -65,7 +65,7 @@ fn main() {
             let _ = analyze::analyze_file(&policy, &file);
             stages[3].push(t.elapsed());
             let t = Instant::now();
-            let _ = compile::compile(&policy);
+            let _ = compile::compile(policy);
             stages[4].push(t.elapsed());
         }
         let [parse, lower, check, analyze, compile] = stages.map(median);

@@ -412,11 +412,15 @@ impl RouteIndex {
     fn child(&mut self, node: u32, seg: &PathSeg) -> u32 {
         let next = self.nodes.len() as u32;
         let n = &mut self.nodes[node as usize];
-        let slot = match seg {
-            PathSeg::Literal(l) => n.literal.entry(l.clone()).or_insert(next),
-            _ => n.any_segment.get_or_insert(next),
+        let id = match seg {
+            // Looked up before inserting: most segments are already there,
+            // and `entry` would clone the text for every lookup.
+            PathSeg::Literal(l) => match n.literal.get(l.as_str()) {
+                Some(&c) => c,
+                None => *n.literal.entry(l.clone()).or_insert(next),
+            },
+            _ => *n.any_segment.get_or_insert(next),
         };
-        let id = *slot;
         if id == next {
             if let PathSeg::Literal(l) = seg {
                 if n.few.len() < FEW_LITERALS {
@@ -703,8 +707,9 @@ impl TzSpec {
 /// The ticks of the store's touch clock (2^30 ns, about 1.07 s).
 pub const TICK_SHIFT: u32 = 30;
 
-/// Compiles a policy that checked clean.
-pub fn compile(policy: &ir::Policy) -> DecisionTable {
+/// Compiles a policy that checked clean. The policy is taken by value: its
+/// rules' names, paths and keys move into the table.
+pub fn compile(mut policy: ir::Policy) -> DecisionTable {
     let mut groups = Vec::new();
     let mut counters = Vec::new();
     let mut routes = RouteIndex::new();
@@ -736,8 +741,12 @@ pub fn compile(policy: &ir::Policy) -> DecisionTable {
             stride: c.period.min_nanos(),
         });
     }
-    let mut rules = Vec::new();
-    for (ri, r) in policy.rules.iter().enumerate() {
+    // The rules are taken by value: their names, paths and keys move into
+    // the table instead of being copied (a large policy's compile time was
+    // mostly those copies and their drop).
+    let ir_rules = std::mem::take(&mut policy.rules);
+    let mut rules = Vec::with_capacity(ir_rules.len());
+    for (ri, r) in ir_rules.into_iter().enumerate() {
         let mut word = 0u32;
         let windows: Vec<WindowSpec> = r
             .windows
@@ -779,7 +788,7 @@ pub fn compile(policy: &ir::Policy) -> DecisionTable {
         let key_groups: Vec<Vec<AttrId>> = if r.key.is_empty() {
             vec![Vec::new()]
         } else {
-            r.key.clone()
+            r.key
         };
         let mut gids = Vec::new();
         for (gi, attrs) in key_groups.into_iter().enumerate() {
@@ -807,10 +816,10 @@ pub fn compile(policy: &ir::Policy) -> DecisionTable {
             .unwrap_or(429);
         let (line, _) = policy.source.line_col(r.span.start);
         rules.push(RuleSpec {
-            id: r.id.clone(),
+            id: r.id,
             line,
             methods: r.matcher.methods,
-            paths: r.matcher.paths.iter().map(|(p, _)| p.clone()).collect(),
+            paths: r.matcher.paths.into_iter().map(|(p, _)| p).collect(),
             cond: r.matcher.cond.as_ref().map(cond),
             groups: gids,
             windows,
@@ -821,8 +830,8 @@ pub fn compile(policy: &ir::Policy) -> DecisionTable {
             response,
             shadow: r.shadow,
             cost_attr: r.cost_attr,
-            counting: r.counting.clone(),
-            params: r.params.clone(),
+            counting: r.counting,
+            params: r.params,
             tz: r
                 .tz
                 .as_ref()

@@ -846,10 +846,20 @@ impl Lower {
     }
 
     fn number(&mut self, n: &ast::Num, what: &str) -> Option<u64> {
-        let digits: String = n.text.chars().filter(|c| *c != '_').collect();
-        match digits.parse::<u64>() {
-            Ok(v) => Some(v),
-            Err(_) => {
+        // The grammar gives digits and `_` only, a digit first.
+        let value = n
+            .text
+            .bytes()
+            .filter(|&b| b != b'_')
+            .try_fold(0u64, |v, b| {
+                let d = b.wrapping_sub(b'0');
+                (d <= 9)
+                    .then_some(())
+                    .and_then(|()| v.checked_mul(10)?.checked_add(u64::from(d)))
+            });
+        match value {
+            Some(v) => Some(v),
+            None => {
                 self.diags.push(
                     Diagnostic::error(
                         codes::NUMBER_OVERFLOW,
@@ -990,13 +1000,16 @@ impl Lower {
         let mut out = Vec::new();
         for p in paths {
             let mut segs = Vec::new();
-            let mut params: HashMap<&str, Span> = HashMap::new();
+            // A path has few parameters: a list, not a map.
+            let mut params: Vec<(&str, Span)> = Vec::new();
             let n = p.segments.len();
             for (i, s) in p.segments.iter().enumerate() {
                 segs.push(match s {
                     ast::Segment::Literal(l, _) => PathSeg::Literal(l.clone()),
                     ast::Segment::Param(id) => {
-                        if let Some(prev) = params.insert(&id.name, id.span) {
+                        let prev = params.iter().rev().find(|(n, _)| *n == id.name).map(|p| p.1);
+                        params.push((&id.name, id.span));
+                        if let Some(prev) = prev {
                             self.diags.push(
                                 Diagnostic::error(
                                     codes::DUPLICATE_PARAM,

@@ -69,7 +69,7 @@ pub fn compile_source(source: &Source) -> (Option<DecisionTable>, Diagnostics) {
     if diags.has_errors() {
         (None, diags)
     } else {
-        (Some(compile::compile(&policy)), diags)
+        (Some(compile::compile(policy)), diags)
     }
 }
 
