@@ -729,8 +729,8 @@ impl<C: Clock> Limiter<C, MemoryStore> {
 struct Collected<'s, 'r> {
     cost: u64,
     values: SmallVec<[Option<&'r str>; 8]>,
-    touches: SmallVec<[Touch<'s>; 8]>,
-    counters: SmallVec<[(&'s [AtomicU64], usize); 4]>,
+    touches: Touches<'s>,
+    counters: Counted<'s>,
 }
 
 impl<C: Clock, S: Store> Limiter<C, S> {
@@ -902,26 +902,11 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 });
             }
         }
-        for w in &wanted {
-            self.store.prefetch(w.group, w.hash);
-        }
-        let mut touches: SmallVec<[Touch<'s>; 8]> = SmallVec::new();
-        for w in &wanted {
-            let Target::Rule(ri) = w.target else { continue };
-            match self.store.entry(w.group, w.hash, now, true) {
-                Lookup::Found(words) => touches.push(Touch {
-                    rule: ri,
-                    words,
-                    cost: w.cost,
-                    shift: w.shift,
-                }),
-                Lookup::Absent => {}
-                Lookup::Full => {
-                    if t.overflow == Overflow::Reject {
-                        return self.reject_full(RuleId(ri), t.rules[ri as usize].status, now);
-                    }
-                }
-            }
+        let mut touches = Touches::new();
+        // Plain rules count in no named counter: this stays empty.
+        let mut counted = Counted::new();
+        if let Err((ri, status)) = self.look_up(&wanted, now, &mut touches, &mut counted) {
+            return self.reject_full(ri, status, now);
         }
         // Read through a slice from here on: a `SmallVec` checks where its
         // items live on every access.
@@ -1614,14 +1599,39 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 }
             }
         }
-        for w in &wanted {
+        let mut touches = Touches::new();
+        let mut counters = Counted::new();
+        self.look_up(&wanted, now, &mut touches, &mut counters)?;
+        Ok(Collected {
+            cost: req.cost,
+            values,
+            touches,
+            counters,
+        })
+    }
+
+    /// The state of every key in `wanted`, in order, into `touches` (rules)
+    /// and `counters` (named counters): first each is prefetched, in a loop
+    /// short enough for the processor to have all the misses in flight at
+    /// once, then each is looked up (created if new). `Err` with the rule and
+    /// its status when the store has no room for an enforced rule's key and
+    /// `default overflow` rejects. The lists are filled in place: returning
+    /// them cost 80-300 more instructions per request of basis-theory.rl
+    /// (callgrind, inlined or not).
+    #[inline(always)]
+    fn look_up<'s>(
+        &'s self,
+        wanted: &[Wanted],
+        now: u64,
+        touches: &mut Touches<'s>,
+        counters: &mut Counted<'s>,
+    ) -> Result<(), (RuleId, u16)> {
+        let t = &*self.table;
+        for w in wanted {
             self.store.prefetch(w.group, w.hash);
         }
-        let mut touches: SmallVec<[Touch<'s>; 8]> = SmallVec::new();
-        let mut counters: SmallVec<[(&'s [AtomicU64], usize); 4]> = SmallVec::new();
-        for w in &wanted {
-            let found = self.store.entry(w.group, w.hash, now, true);
-            match (w.target, found) {
+        for w in wanted {
+            match (w.target, self.store.entry(w.group, w.hash, now, true)) {
                 (Target::Rule(ri), Lookup::Found(words)) => touches.push(Touch {
                     rule: ri,
                     words,
@@ -1638,12 +1648,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 (_, Lookup::Absent | Lookup::Full) => {}
             }
         }
-        Ok(Collected {
-            cost: req.cost,
-            values,
-            touches,
-            counters,
-        })
+        Ok(())
     }
 
     /// The hash of a group's key values, `None` when one is absent.
@@ -2196,6 +2201,11 @@ struct Wanted {
     cost: u64,
     shift: i64,
 }
+
+/// The (rule, key group) touches of a request, in route order.
+type Touches<'s> = SmallVec<[Touch<'s>; 8]>;
+/// The named counters a request counts in: their words and indices.
+type Counted<'s> = SmallVec<[(&'s [AtomicU64], usize); 4]>;
 
 /// One (rule, key group) a request touches.
 #[derive(Clone, Copy)]

@@ -199,6 +199,20 @@ fn moves_forward(touched: u64, now_tick: u64) -> bool {
     ahead == 0 || ahead >= BACK_TICKS
 }
 
+/// Touches the entry of a key whose fingerprint `tag` (just loaded from
+/// `cell`) carries: writes `mine` (the key's fingerprint and the current
+/// tick) unless the tag already has that tick or is ahead of it (the clock
+/// went back). `Err` holds what the cell held when the write lost a race.
+#[inline]
+fn touch(cell: &AtomicU64, tag: u64, mine: u64) -> Result<(), u64> {
+    let (touched, now_tick) = (tag & TICK_MASK, mine & TICK_MASK);
+    if touched == now_tick || !moves_forward(touched, now_tick) {
+        return Ok(());
+    }
+    cell.compare_exchange(tag, mine, Ordering::AcqRel, Ordering::Acquire)
+        .map(|_| ())
+}
+
 /// True when a tag touched at `touched` is idle for longer than `horizon`
 /// ticks at `now`. A touch in the future (time went backwards) is live.
 fn expired(touched: u64, now_tick: u64, horizon: u64) -> bool {
@@ -231,13 +245,7 @@ impl Store for MemoryStore {
             };
             let tag = tag_cell.load(Ordering::Acquire);
             if tag >> TICK_BITS == fp {
-                let touched = tag & TICK_MASK;
-                if touched == tick(now)
-                    || !moves_forward(touched, tick(now))
-                    || tag_cell
-                        .compare_exchange(tag, mine, Ordering::AcqRel, Ordering::Relaxed)
-                        .is_ok()
-                {
+                if touch(tag_cell, tag, mine).is_ok() {
                     if let Some(words) = t.cells.get(at + 1..at + t.stride) {
                         return Lookup::Found(words);
                     }
@@ -314,22 +322,9 @@ impl Table {
         let now_tick = tick(now);
         let mine = (fp << TICK_BITS) | now_tick;
         let words = |i: usize| &t.cells[i * t.stride + 1..(i + 1) * t.stride];
-        // Most keys sit at their first home: one load, no loop.
+        // (The first slots of the first window were read inline by
+        // `MemoryStore::entry` before this is called.)
         let home = scale(hash, t.slots);
-        if let Some(tag_cell) = t.cells.get(home * t.stride) {
-            let tag = tag_cell.load(Ordering::Acquire);
-            // A failed touch (another touch, or a reclaim for another key)
-            // falls through to the full probe, which looks again.
-            if tag >> TICK_BITS == fp
-                && (tag & TICK_MASK == now_tick
-                    || !moves_forward(tag & TICK_MASK, now_tick)
-                    || tag_cell
-                        .compare_exchange(tag, mine, Ordering::AcqRel, Ordering::Relaxed)
-                        .is_ok())
-            {
-                return Some(Lookup::Found(words(home)));
-            }
-        }
         let mut reclaim: Option<(usize, u64)> = None;
         for window in 0..WINDOWS {
             let home = if window == 0 {
@@ -362,19 +357,12 @@ impl Table {
                         continue;
                     }
                     if tag >> TICK_BITS == fp {
-                        if tag & TICK_MASK != now_tick && moves_forward(tag & TICK_MASK, now_tick) {
-                            // Touch. Losing the race means someone else
-                            // touched, or reclaimed the entry for another
-                            // key: look at what is there now.
-                            if let Err(now_there) = tag_cell.compare_exchange(
-                                tag,
-                                mine,
-                                Ordering::AcqRel,
-                                Ordering::Acquire,
-                            ) {
-                                tag = now_there;
-                                continue;
-                            }
+                        // Losing the touch's race means someone else
+                        // touched, or reclaimed the entry for another key:
+                        // look at what is there now.
+                        if let Err(now_there) = touch(tag_cell, tag, mine) {
+                            tag = now_there;
+                            continue;
                         }
                         return Some(Lookup::Found(words(i)));
                     }
