@@ -1860,7 +1860,7 @@ fn item_spans(text: &str, items: &[ast::Item], out: &mut Vec<Span>) {
 fn apply_allows(text: &str, file: &ast::File, diags: &mut Diagnostics) {
     // Most policies have no such comment: then there is nothing to apply,
     // and no need to find every item's extent and every comment.
-    if memchr::memmem::find(text.as_bytes(), b"rlc:").is_none() {
+    if !text.contains("rlc:") {
         return;
     }
     let mut spans = Vec::new();
