@@ -464,6 +464,33 @@ fn shadow_rules_report_but_never_reject() {
 }
 
 #[test]
+fn a_rejection_keeps_its_shadow_result_and_figures() {
+    // A rejection's figures are computed when asked; adding the shadow
+    // result to it must neither lose the result nor change the figures.
+    let l = limiter(
+        "input k\nenforced: ANY /** by k: 2/1m, 5/1h fixed\nbeta: ANY /** by k: 10/1m fixed shadow\n",
+    );
+    let r = Request::new("GET", "/x").attr("k", "a");
+    for _ in 0..2 {
+        assert!(l.check_at(&r, T0).allowed());
+    }
+    let d = l.check_at(&r, T0);
+    assert!(!d.allowed());
+    assert_eq!(d.rule(), Some("enforced"));
+    let sh = d
+        .shadow()
+        .expect("the shadow rule applies to a rejected request too");
+    assert!(sh.allowed, "3 of the shadow rule's 10");
+    // The minute window rejects: it is reported, with nothing remaining and
+    // its reset at the retry; the hour window shows its 2 of 5 used.
+    assert_eq!(d.window_index(), 0);
+    let w = d.windows();
+    assert_eq!((w[0].used, w[0].remaining), (2, 0));
+    assert_eq!(w[0].reset_ns, T0 + d.retry_after_ns().unwrap());
+    assert_eq!((w[1].used, w[1].remaining), (2, 3));
+}
+
+#[test]
 fn shadow_concurrency_slots_are_freed_with_the_decision() {
     // Counted as if enforced: two in flight at most, and a slot frees when
     // its decision is dropped, as an enforced permit's does.

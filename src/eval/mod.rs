@@ -286,6 +286,16 @@ enum Figures<'t> {
     /// whose headers are never rendered does not pay for them (and the
     /// decision is built and dropped with a few words).
     Lazy(LazyWindow<'t>, std::sync::OnceLock<WindowReport>),
+    /// A rejection's figures: every window of the rejecting rule and the
+    /// index of the reported one, computed when first asked (most rejected
+    /// requests are answered without them, or with the status alone). The
+    /// state words are read then, with the decision's `now`: a concurrent
+    /// request counted in between shows in them, as it would have had it
+    /// come a moment earlier.
+    Rejected(
+        LazyReject<'t>,
+        std::sync::OnceLock<(usize, SmallVec<[WindowReport; 4]>)>,
+    ),
     /// Figures computed at the decision.
     Eager(Eager<'t>),
 }
@@ -354,6 +364,60 @@ impl LazyWindow<'_> {
             r.as_rejected(now, retry);
         }
         r
+    }
+}
+
+/// What a rejection's figures are computed from (see [`Figures::Rejected`]).
+struct LazyReject<'t> {
+    windows: &'t [WindowSpec],
+    words: &'t [AtomicU64],
+    /// The cost the windows are judged at (a `counting` rule's: 1).
+    cost: u64,
+    /// The rule's time-zone offset at the decision, ns.
+    shift: i64,
+    /// Each window's limit at the decision (limits may read attributes).
+    limits: SmallVec<[u64; 4]>,
+    retry: Option<u64>,
+    /// A running `block` penalty: the first window is reported.
+    blocked: bool,
+}
+
+impl LazyReject<'_> {
+    /// Every window's figures and the reported window: the one that frees
+    /// last (or the first, under a penalty), as rejected.
+    fn report(&self, now: u64) -> (usize, SmallVec<[WindowReport; 4]>) {
+        let local = shifted(now, self.shift);
+        let mut windows: SmallVec<[WindowReport; 4]> = SmallVec::new();
+        let mut window = 0;
+        let mut latest: Option<Option<u64>> = None;
+        for (wi, (w, &limit)) in self.windows.iter().zip(&self.limits).enumerate() {
+            // A rejecting judgement's figures are those of a cost of 0 (see
+            // `algo`): one judgement serves both, unless the window admits.
+            let (judged, mut r) = judge(w, self.words, local, self.cost, limit);
+            if !matches!(judged, Judged::Reject(_)) {
+                r = report(w, self.words, local, limit);
+            }
+            r.reset_ns = shifted(r.reset_ns, -self.shift);
+            if let Judged::Reject(x) = judged {
+                let later = match latest {
+                    None => true,
+                    Some(None) => false,
+                    Some(Some(p)) => x.is_none_or(|x| x > p),
+                };
+                if later {
+                    latest = Some(x);
+                    window = wi;
+                }
+            }
+            windows.push(r);
+        }
+        if self.blocked {
+            window = 0;
+        }
+        if let Some(w) = windows.get_mut(window) {
+            w.as_rejected(now, self.retry);
+        }
+        (window, windows)
     }
 }
 
@@ -429,6 +493,7 @@ impl<'t> Decision<'t> {
     pub fn windows(&self) -> &[WindowReport] {
         match &self.figures {
             Figures::Lazy(l, cell) => std::slice::from_ref(cell.get_or_init(|| l.report(self.now))),
+            Figures::Rejected(l, cell) => &cell.get_or_init(|| l.report(self.now)).1,
             Figures::Eager(e) => &e.windows,
         }
     }
@@ -437,6 +502,7 @@ impl<'t> Decision<'t> {
     pub fn window_index(&self) -> usize {
         match &self.figures {
             Figures::Lazy(..) => 0,
+            Figures::Rejected(l, cell) => cell.get_or_init(|| l.report(self.now)).0,
             Figures::Eager(e) => e.window,
         }
     }
@@ -450,7 +516,7 @@ impl<'t> Decision<'t> {
     /// rule applies.
     pub fn shadow(&self) -> Option<&Shadow> {
         match &self.figures {
-            Figures::Lazy(..) => None,
+            Figures::Lazy(..) | Figures::Rejected(..) => None,
             Figures::Eager(e) => e.shadow.as_deref(),
         }
     }
@@ -507,15 +573,23 @@ impl<'t> Decision<'t> {
     /// The words it charged (none for a lazily reported window).
     fn charges(&self) -> &[Charge<'t>] {
         match &self.figures {
-            Figures::Lazy(..) => &[],
+            Figures::Lazy(..) | Figures::Rejected(..) => &[],
             Figures::Eager(e) => &e.charges,
         }
     }
 
-    /// Its eager figures, to add a shadow result or charges to.
+    /// Its eager figures, to add a shadow result or charges to (a lazy
+    /// rejection's are computed now).
     fn eager_mut(&mut self) -> Option<&mut Eager<'t>> {
+        if let Figures::Rejected(l, cell) = &mut self.figures {
+            let (window, windows) = match cell.take() {
+                Some(x) => x,
+                None => l.report(self.now),
+            };
+            self.figures = Figures::Eager(Eager::reported(window, windows));
+        }
         match &mut self.figures {
-            Figures::Lazy(..) => None,
+            Figures::Lazy(..) | Figures::Rejected(..) => None,
             Figures::Eager(e) => Some(e),
         }
     }
@@ -672,6 +746,15 @@ impl Fast {
         }
     }
 
+    /// True when `t` is a plain rule (see [`plain`]).
+    #[inline]
+    fn plain_target(&self, t: Target) -> bool {
+        match t {
+            Target::Rule(ri) => self.plain.get(ri as usize).copied() == Some(true),
+            Target::Counter(_) => false,
+        }
+    }
+
     /// The input index of a request attribute named `name`.
     #[inline]
     fn input(&self, name: &str) -> Option<usize> {
@@ -772,13 +855,22 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             let bit = method_bit(req.method).trailing_zeros() as usize;
             match by_method.get(bit) {
                 Some(Routed::One(one)) => return self.check_one(req, *one, now),
-                Some(Routed::Plain(targets)) => return self.check_plain(req, targets, now),
+                Some(Routed::Plain(targets)) => return self.check_plain(req, targets, &[], now),
                 _ => {}
             }
         }
-        let mut targets: SmallVec<[Target; 16]> = SmallVec::new();
-        if self.plain_route(req, &mut targets) {
-            return self.check_plain(req, &targets, now);
+        let bits = method_bit(req.method);
+        if let Some((root, true)) = self.fast.root.get(bits.trailing_zeros() as usize) {
+            // The root's `/**` targets were sorted ahead; the few found
+            // below are sorted here and merged in as `check_plain` reads them.
+            let mut below: SmallVec<[Target; 16]> = SmallVec::new();
+            self.table
+                .routes
+                .lookup_path_below_root(bits, req.path, &mut below);
+            if below.iter().all(|x| self.fast.plain_target(*x)) {
+                below.sort_unstable();
+                return self.check_plain(req, root, &below, now);
+            }
         }
         self.check_at_general(req, now)
     }
@@ -804,56 +896,18 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         }
     }
 
-    /// Routes `req` into `targets`; true when every target is a plain rule
-    /// (see [`plain`]), which [`Limiter::check_plain`] decides.
-    fn plain_route(&self, req: &Request<'_>, targets: &mut SmallVec<[Target; 16]>) -> bool {
-        let t = &*self.table;
-        let bits = method_bit(req.method);
-        let Some((root, root_plain)) = self.fast.root.get(bits.trailing_zeros() as usize) else {
-            t.routes.lookup_path(bits, req.path, targets);
-            return false;
-        };
-        // The root's `/**` targets were sorted ahead; the few found below
-        // are sorted and merged in.
-        let mut below: SmallVec<[Target; 16]> = SmallVec::new();
-        t.routes.lookup_path_below_root(bits, req.path, &mut below);
-        below.sort_unstable();
-        let (mut i, mut j) = (0, 0);
-        loop {
-            let next = match (root.get(i), below.get(j)) {
-                (Some(&a), Some(&b)) if b < a => {
-                    j += 1;
-                    b
-                }
-                (Some(&a), _) => {
-                    i += 1;
-                    a
-                }
-                (None, Some(&b)) => {
-                    j += 1;
-                    b
-                }
-                (None, None) => break,
-            };
-            if targets.last() != Some(&next) {
-                targets.push(next);
-            }
-        }
-        // `root_plain` already holds only when the policy has at most
-        // `PLAIN_INPUTS` inputs.
-        *root_plain
-            && below.iter().all(|x| match *x {
-                Target::Rule(ri) => self.fast.plain.get(ri as usize).copied() == Some(true),
-                Target::Counter(_) => false,
-            })
-    }
-
     /// The common case, when every routed target is a plain rule: the same
     /// decision as `collect` then `decide` (which it shares its rejection
     /// path with), without their intermediate copies, and reporting an
     /// admission from the judgement itself instead of judging again.
     #[inline(never)]
-    fn check_plain<'s>(&'s self, req: &Request<'_>, targets: &[Target], now: u64) -> Decision<'s> {
+    fn check_plain<'s>(
+        &'s self,
+        req: &Request<'_>,
+        root: &[Target],
+        below: &[Target],
+        now: u64,
+    ) -> Decision<'s> {
         let t = &*self.table;
         let digits = digits_of(req);
         let mut buf = [None; PLAIN_INPUTS];
@@ -873,8 +927,12 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         // processor to have all its misses in flight at once, so that the
         // lookups wait on memory about once, not once per key.
         let mut wanted: SmallVec<[Wanted; 8]> = SmallVec::new();
-        for target in targets {
-            let Target::Rule(ri) = *target else { continue };
+        for target in (Merged {
+            a: root,
+            b: below,
+            last: None,
+        }) {
+            let Target::Rule(ri) = target else { continue };
             let Some(rule) = t.rules.get(ri as usize) else {
                 continue;
             };
@@ -893,7 +951,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                     continue;
                 };
                 wanted.push(Wanted {
-                    target: *target,
+                    target,
                     group: g,
                     hash,
                     cost,
@@ -2061,16 +2119,16 @@ impl<C: Clock, S: Store> Limiter<C, S> {
     /// touches: starts the penalty of every `block` rule whose limit this
     /// request exceeded, then reports the touch that frees last.
     #[allow(clippy::too_many_arguments)]
-    fn rejected(
-        &self,
-        touches: &[Touch<'_>],
+    fn rejected<'s>(
+        &'s self,
+        touches: &[Touch<'s>],
         ti: usize,
         retry: Option<u64>,
         reason: Reason,
         values: &[Option<&str>],
         now: u64,
         shadow: bool,
-    ) -> Decision<'_> {
+    ) -> Decision<'s> {
         let t = &*self.table;
         let mut worst: Option<(usize, Option<u64>, Reason)> = None;
         for (i, touch) in touches.iter().enumerate() {
@@ -2118,14 +2176,14 @@ impl<C: Clock, S: Store> Limiter<C, S> {
     /// The rejection reporting `touch`: its windows' figures now, the one
     /// freeing last (the first, for a penalty) with nothing remaining until
     /// the retry time.
-    fn reject_report(
-        &self,
-        touch: &Touch<'_>,
+    fn reject_report<'s>(
+        &'s self,
+        touch: &Touch<'s>,
         retry: Option<u64>,
         reason: Reason,
         values: &[Option<&str>],
         now: u64,
-    ) -> Decision<'_> {
+    ) -> Decision<'s> {
         let t = &*self.table;
         let rule = &t.rules[touch.rule as usize];
         let cost = if rule.counting.is_empty() {
@@ -2133,38 +2191,11 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         } else {
             1
         };
-        let mut windows: SmallVec<[WindowReport; 4]> = SmallVec::new();
-        let mut window = 0;
-        let mut latest: Option<Option<u64>> = None;
-        for (wi, w) in rule.windows.iter().enumerate() {
-            let limit = self.limit_of(w, values, now);
-            // A rejecting judgement's figures are those of a cost of 0 (see
-            // `algo`): one judgement serves both, unless the window admits.
-            let local = touch.local(now);
-            let (judged, mut r) = judge(w, touch.words, local, cost, limit);
-            if !matches!(judged, Judged::Reject(_)) {
-                r = report(w, touch.words, local, limit);
-            }
-            r.reset_ns = shifted(r.reset_ns, -touch.shift);
-            if let Judged::Reject(x) = judged {
-                let later = match latest {
-                    None => true,
-                    Some(None) => false,
-                    Some(Some(p)) => x.is_none_or(|x| x > p),
-                };
-                if later {
-                    latest = Some(x);
-                    window = wi;
-                }
-            }
-            windows.push(r);
-        }
-        if reason == Reason::Blocked {
-            window = 0;
-        }
-        if let Some(w) = windows.get_mut(window) {
-            w.as_rejected(now, retry);
-        }
+        let limits = rule
+            .windows
+            .iter()
+            .map(|w| self.limit_of(w, values, now))
+            .collect();
         Decision {
             table: &self.table,
             allowed: false,
@@ -2173,7 +2204,18 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             reason: Some(reason),
             retry_after_ns: retry,
             now,
-            figures: Figures::Eager(Eager::reported(window, windows)),
+            figures: Figures::Rejected(
+                LazyReject {
+                    windows: &rule.windows,
+                    words: touch.words,
+                    cost,
+                    shift: touch.shift,
+                    limits,
+                    retry,
+                    blocked: reason == Reason::Blocked,
+                },
+                std::sync::OnceLock::new(),
+            ),
         }
     }
 
@@ -2187,6 +2229,44 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             retry_after_ns: None,
             now,
             figures: Figures::Eager(Eager::reported(0, SmallVec::new())),
+        }
+    }
+}
+
+/// Two sorted target lists read as one, in order and without repeats: the
+/// root's `/**` targets and those found below it, which
+/// [`Limiter::check_plain`] reads without copying them into one list.
+struct Merged<'a> {
+    a: &'a [Target],
+    b: &'a [Target],
+    last: Option<Target>,
+}
+
+impl Iterator for Merged<'_> {
+    type Item = Target;
+
+    #[inline]
+    fn next(&mut self) -> Option<Target> {
+        loop {
+            let next = match (self.a.split_first(), self.b.split_first()) {
+                (Some((&x, _)), Some((&y, rest))) if y < x => {
+                    self.b = rest;
+                    y
+                }
+                (Some((&x, rest)), _) => {
+                    self.a = rest;
+                    x
+                }
+                (None, Some((&y, rest))) => {
+                    self.b = rest;
+                    y
+                }
+                (None, None) => return None,
+            };
+            if self.last != Some(next) {
+                self.last = Some(next);
+                return Some(next);
+            }
         }
     }
 }
