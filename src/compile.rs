@@ -290,10 +290,45 @@ pub enum Cond {
 }
 
 /// String equality without a call to `memcmp`: the strings compared on the
-/// hot path (attribute names and values in conditions) are short.
+/// hot path (attribute names and values in conditions) are short, and are
+/// compared a word at a time (the last word overlapping the one before).
 #[inline]
 pub(crate) fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            if word8(a, i) != word8(b, i) {
+                return false;
+            }
+            i += 8;
+        }
+        word8(a, n - 8) == word8(b, n - 8)
+    } else if n >= 4 {
+        word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4)
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    }
+}
+
+/// The 8 bytes of `s` at `i` as a number (`i + 8 <= s.len()`).
+#[inline(always)]
+fn word8(s: &[u8], i: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&s[i..i + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// The 4 bytes of `s` at `i` as a number (`i + 4 <= s.len()`).
+#[inline(always)]
+fn word4(s: &[u8], i: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&s[i..i + 4]);
+    u32::from_le_bytes(w)
 }
 
 /// A compiled regex that serializes as its source.
@@ -938,7 +973,7 @@ fn cond(c: &ir::Condition) -> Cond {
 #[cfg(test)]
 mod pattern_tests {
     #![allow(clippy::unwrap_used)]
-    use super::Pattern;
+    use super::{same, Pattern};
 
     #[test]
     fn literal_alternations_skip_the_regex_engine_and_agree_with_it() {
@@ -980,5 +1015,23 @@ mod pattern_tests {
                 assert_eq!(p.is_match(h), p.0.is_match(h), "{src} on {h:?}");
             }
         }
+    }
+
+    #[test]
+    fn same_is_string_equality() {
+        // Every length up to three words, equal or differing at each byte.
+        for n in 0..=24usize {
+            let a: String = (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+            assert!(same(&a, &a.clone()), "{a:?}");
+            for i in 0..n {
+                let mut b = a.clone().into_bytes();
+                b[i] = b'Z';
+                let b = String::from_utf8(b).expect("ASCII");
+                assert!(!same(&a, &b), "{a:?} vs {b:?}");
+            }
+            assert!(!same(&a, &format!("{a}x")));
+            assert!(!same(&format!("{a}x"), &a));
+        }
+        assert!(same("é", "é") && !same("é", "è"));
     }
 }

@@ -869,6 +869,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 .lookup_path_below_root(bits, req.path, &mut below);
             if below.iter().all(|x| self.fast.plain_target(*x)) {
                 below.sort_unstable();
+                below.dedup();
                 return self.check_plain(req, root, &below, now);
             }
         }
@@ -900,6 +901,8 @@ impl<C: Clock, S: Store> Limiter<C, S> {
     /// decision as `collect` then `decide` (which it shares its rejection
     /// path with), without their intermediate copies, and reporting an
     /// admission from the judgement itself instead of judging again.
+    /// `root`: the root's `/**` targets; `below`: those routed below it;
+    /// each sorted and without repeats.
     #[inline(never)]
     fn check_plain<'s>(
         &'s self,
@@ -927,11 +930,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         // processor to have all its misses in flight at once, so that the
         // lookups wait on memory about once, not once per key.
         let mut wanted: SmallVec<[Wanted; 8]> = SmallVec::new();
-        for target in (Merged {
-            a: root,
-            b: below,
-            last: None,
-        }) {
+        for target in (Merged { a: root, b: below }) {
             let Target::Rule(ri) = target else { continue };
             let Some(rule) = t.rules.get(ri as usize) else {
                 continue;
@@ -2233,13 +2232,12 @@ impl<C: Clock, S: Store> Limiter<C, S> {
     }
 }
 
-/// Two sorted target lists read as one, in order and without repeats: the
-/// root's `/**` targets and those found below it, which
-/// [`Limiter::check_plain`] reads without copying them into one list.
+/// Two sorted target lists without repeats read as one, in order and
+/// without repeats: the root's `/**` targets and those found below it,
+/// which [`Limiter::check_plain`] reads without copying them into one list.
 struct Merged<'a> {
     a: &'a [Target],
     b: &'a [Target],
-    last: Option<Target>,
 }
 
 impl Iterator for Merged<'_> {
@@ -2247,26 +2245,28 @@ impl Iterator for Merged<'_> {
 
     #[inline]
     fn next(&mut self) -> Option<Target> {
-        loop {
-            let next = match (self.a.split_first(), self.b.split_first()) {
-                (Some((&x, _)), Some((&y, rest))) if y < x => {
-                    self.b = rest;
-                    y
+        match (self.a.split_first(), self.b.split_first()) {
+            (Some((&x, a)), Some((&y, b))) => {
+                if y < x {
+                    self.b = b;
+                    Some(y)
+                } else {
+                    if y == x {
+                        self.b = b;
+                    }
+                    self.a = a;
+                    Some(x)
                 }
-                (Some((&x, rest)), _) => {
-                    self.a = rest;
-                    x
-                }
-                (None, Some((&y, rest))) => {
-                    self.b = rest;
-                    y
-                }
-                (None, None) => return None,
-            };
-            if self.last != Some(next) {
-                self.last = Some(next);
-                return Some(next);
             }
+            (Some((&x, a)), None) => {
+                self.a = a;
+                Some(x)
+            }
+            (None, Some((&y, b))) => {
+                self.b = b;
+                Some(y)
+            }
+            (None, None) => None,
         }
     }
 }
