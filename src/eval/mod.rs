@@ -912,12 +912,20 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         now: u64,
     ) -> Decision<'s> {
         let t = &*self.table;
-        let digits = digits_of(req);
         let mut buf = [None; PLAIN_INPUTS];
         let values = &mut buf[..t.inputs.len().min(PLAIN_INPUTS)];
-        for (k, v) in text_attrs(req, &digits) {
-            if let Some(i) = self.fast.input(k) {
-                if let Some(x) = values.get_mut(i) {
+        let digits;
+        if req.nums.is_empty() {
+            // Text attributes only (the common case): read in place.
+            for &(k, v) in req.attrs.as_slice() {
+                if let Some(x) = self.fast.input(k).and_then(|i| values.get_mut(i)) {
+                    *x = Some(v);
+                }
+            }
+        } else {
+            digits = digits_of(req);
+            for (k, v) in text_attrs(req, &digits) {
+                if let Some(x) = self.fast.input(k).and_then(|i| values.get_mut(i)) {
                     *x = Some(v);
                 }
             }
