@@ -660,14 +660,39 @@ fn next_segment(path: &[u8], mut at: usize) -> Option<(usize, usize)> {
     }
     match path.get(at) {
         None | Some(b'?') | Some(b'#') => None,
-        Some(_) => {
-            let len = path[at..]
-                .iter()
-                .position(|&b| b == b'/' || b == b'?' || b == b'#')
-                .unwrap_or(path.len() - at);
-            Some((at, at + len))
-        }
+        Some(_) => Some((at, segment_end(path, at))),
     }
+}
+
+/// The first `/`, `?` or `#` in `path` at or after `at` (the path's length
+/// when none): eight bytes at a time, as segments such as ids are long.
+#[inline]
+fn segment_end(path: &[u8], at: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each zero byte of `v`; the lowest one set is exact
+    // (a borrow only runs upward from the first zero byte).
+    let zeros = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let mut i = at;
+    while let Some(chunk) = path.get(i..i + 8) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(b);
+        let m = zeros(x ^ (ONES * u64::from(b'/')))
+            | zeros(x ^ (ONES * u64::from(b'?')))
+            | zeros(x ^ (ONES * u64::from(b'#')));
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = path.get(i) {
+        if matches!(c, b'/' | b'?' | b'#') {
+            break;
+        }
+        i += 1;
+    }
+    i
 }
 
 impl PathPattern {
@@ -1033,5 +1058,32 @@ mod pattern_tests {
             assert!(!same(&format!("{a}x"), &a));
         }
         assert!(same("é", "é") && !same("é", "è"));
+    }
+
+    #[test]
+    fn segment_end_finds_the_first_separator() {
+        let simple = |p: &[u8], at: usize| {
+            p[at..]
+                .iter()
+                .position(|&b| b == b'/' || b == b'?' || b == b'#')
+                .map_or(p.len(), |i| at + i)
+        };
+        // Every position of each separator (and of none) in paths of every
+        // length to 40, with bytes either side of ASCII and multibyte text.
+        let fill = "ab\u{e9}c\u{80}-_.\u{ff}z0".as_bytes();
+        for n in 0..=40usize {
+            let base: Vec<u8> = (0..n).map(|i| fill[i % fill.len()]).collect();
+            for sep in [None, Some(b'/'), Some(b'?'), Some(b'#')] {
+                for k in 0..n.max(1) {
+                    let mut p = base.clone();
+                    if let (Some(c), Some(x)) = (sep, p.get_mut(k)) {
+                        *x = c;
+                    }
+                    for at in 0..=p.len() {
+                        assert_eq!(super::segment_end(&p, at), simple(&p, at), "{p:?} at {at}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -2652,9 +2652,13 @@ fn judge_word(
             (judged(verdict, None), r)
         }
         Algorithm::Sliding => {
-            let mut ring = [0u64; crate::compile::SLIDING_GRANULES as usize];
-            for (i, slot) in ring.iter_mut().enumerate() {
-                *slot = words[w.word as usize + 1 + i].load(Ordering::Acquire);
+            const N: usize = crate::compile::SLIDING_GRANULES as usize;
+            let mut ring = [0u64; N];
+            // One bounds check for the ring (the table lays it out after
+            // the head word), not one per slot.
+            let at = w.word as usize + 1;
+            for (slot, x) in ring.iter_mut().zip(&words[at..at + N]) {
+                *slot = x.load(Ordering::Acquire);
             }
             let (step, r) = algo::sliding(v, &ring, now, cost, w.granule_ns, limit);
             (judged(step.verdict, step.roll), r)
