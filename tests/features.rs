@@ -491,6 +491,40 @@ fn a_rejection_keeps_its_shadow_result_and_figures() {
 }
 
 #[test]
+fn a_rejection_read_after_later_requests_reports_what_was_decided() {
+    // A rejection by a rule of several windows reports the window that
+    // rejected it, with that window's figures, however late it is read.
+    let l = limiter("input k\nr: ANY /** by k: 1/1s, 3/1m fixed\n");
+    let r = Request::new("GET", "/x").attr("k", "a");
+    assert!(l.check_at(&r, T0).allowed());
+    let d = l.check_at(&r, T0);
+    assert!(!d.allowed());
+    assert!(l.check_at(&r, T0 + S).allowed());
+    assert!(l.check_at(&r, T0 + 2 * S).allowed());
+    assert_eq!(d.window_index(), 0, "the first window (1/1s) rejected it");
+    let w = d.windows();
+    assert_eq!((w[0].limit, w[0].remaining, w[0].reset_ns), (1, 0, T0 + S));
+    assert_eq!((w[1].limit, w[1].used, w[1].remaining), (3, 1, 2));
+
+    // Under a running `block` penalty the one window is reported with the
+    // decision's limit, remaining and reset, read before or after others.
+    let l = limiter("input k\nb: ANY /** by k: 1/1s fixed block 10s\n");
+    assert!(l.check_at(&r, T0).allowed());
+    assert!(
+        !l.check_at(&r, T0).allowed(),
+        "over the limit: the block starts"
+    );
+    let d = l.check_at(&r, T0 + S);
+    assert_eq!(d.reason(), Some(Reason::Blocked));
+    let retry = d.retry_after_ns().unwrap();
+    assert_eq!(retry, 9 * S);
+    assert!(!l.check_at(&r, T0 + 2 * S).allowed());
+    let w = d.windows()[0];
+    assert_eq!((d.window_index(), w.limit, w.remaining), (0, 1, 0));
+    assert_eq!(w.reset_ns, T0 + S + retry);
+}
+
+#[test]
 fn shadow_concurrency_slots_are_freed_with_the_decision() {
     // Counted as if enforced: two in flight at most, and a slot frees when
     // its decision is dropped, as an enforced permit's does.

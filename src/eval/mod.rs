@@ -286,12 +286,14 @@ enum Figures<'t> {
     /// whose headers are never rendered does not pay for them (and the
     /// decision is built and dropped with a few words).
     Lazy(LazyWindow<'t>, std::sync::OnceLock<WindowReport>),
-    /// A rejection's figures: every window of the rejecting rule and the
-    /// index of the reported one, computed when first asked (most rejected
-    /// requests are answered without them, or with the status alone). The
-    /// state words are read then, with the decision's `now`: a concurrent
-    /// request counted in between shows in them, as it would have had it
-    /// come a moment earlier.
+    /// The figures of a rejection by a rule of one window that was not
+    /// judged at the decision (a running `block` penalty, or the general
+    /// path), computed when first asked: most rejected requests are
+    /// answered without them. The window, its limit, its reset (the retry)
+    /// and its remaining (0) are the decision's whenever they are read;
+    /// `used` is read from the state then, at the decision's `now`. (A rule
+    /// of several windows reports its rejection eagerly: which window is
+    /// reported depends on the state.)
     Rejected(
         LazyReject<'t>,
         std::sync::OnceLock<(usize, SmallVec<[WindowReport; 4]>)>,
@@ -384,7 +386,8 @@ struct LazyReject<'t> {
 
 impl LazyReject<'_> {
     /// Every window's figures and the reported window: the one that frees
-    /// last (or the first, under a penalty), as rejected.
+    /// last (or the first, under a penalty), as rejected. Lazily (see
+    /// [`Figures::Rejected`]) for a rule of one window; at once for more.
     fn report(&self, now: u64) -> (usize, SmallVec<[WindowReport; 4]>) {
         let local = shifted(now, self.shift);
         let mut windows: SmallVec<[WindowReport; 4]> = SmallVec::new();
@@ -630,9 +633,10 @@ struct Fast {
 /// Attribute names of one length, with their inputs.
 type Names = Box<[(Box<str>, usize)]>;
 
-/// A touch's rejection: the touch, its retry, why, and whether it is a
-/// running penalty.
-type Rejection = (usize, Option<u64>, Reason, bool);
+/// A touch's rejection: the touch, its retry, why, whether it is a running
+/// penalty, and (for a rule of one window, when it was judged) the window's
+/// figures from that judgement.
+type Rejection = (usize, Option<u64>, Reason, bool, Option<WindowReport>);
 
 /// What a method's requests route to, when that depends on the method alone.
 enum Routed {
@@ -993,11 +997,12 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             let rule = &t.rules[touch.rule as usize];
             if let Some(until) = penalty_until(t, rule, touch) {
                 if until > now {
-                    rejects.push((ti, Some(until - now), Reason::Blocked, true));
+                    rejects.push((ti, Some(until - now), Reason::Blocked, true, None));
                     continue;
                 }
             }
             let mut own: Option<(usize, Option<u64>, Reason)> = None;
+            let mut judged = None;
             for (wi, w) in rule.windows.iter().enumerate() {
                 let limit = match w.limit {
                     Limit::Const(n) => n,
@@ -1017,13 +1022,15 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                         });
                         reports.push(r);
                     }
-                    (Judged::Reject(retry), _) => {
+                    (Judged::Reject(retry), r) => {
                         note_reject(&mut own, ti, retry, reason_of(w));
+                        judged = Some(r);
                     }
                 }
             }
             if let Some((_, retry, why)) = own {
-                rejects.push((ti, retry, why, false));
+                let judged = judged.filter(|_| rule.windows.len() == 1);
+                rejects.push((ti, retry, why, false, judged));
             }
         }
         let (steps, reports) = (steps.as_mut_slice(), reports.as_mut_slice());
@@ -1032,7 +1039,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             // judging every window again: start the penalty of each `block`
             // rule over its limit, and report the touch that frees last.
             let mut worst: Option<(usize, Option<u64>, Reason)> = None;
-            for &(ti, retry, why, running) in &rejects {
+            for &(ti, retry, why, running, _) in &rejects {
                 let touch = &touches[ti];
                 let rule = &t.rules[touch.rule as usize];
                 if !running && self.start_penalty(rule, touch, now) {
@@ -1044,7 +1051,8 @@ impl<C: Clock, S: Store> Limiter<C, S> {
                 }
             }
             if let Some((ti, retry, reason)) = worst {
-                return self.reject_report(&touches[ti], retry, reason, values, now);
+                let judged = rejects.iter().find(|x| x.0 == ti).and_then(|x| x.4);
+                return self.reject_report(&touches[ti], retry, reason, values, now, judged);
             }
         }
         // Phase 2, as in `decide`.
@@ -2177,12 +2185,17 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         // Under concurrency the snapshot may have changed; keep the original
         // finding if nothing rejects any more.
         let (ti, retry, reason) = worst.unwrap_or((ti, retry, reason));
-        self.reject_report(&touches[ti], retry, reason, values, now)
+        self.reject_report(&touches[ti], retry, reason, values, now, None)
     }
 
     /// The rejection reporting `touch`: its windows' figures now, the one
     /// freeing last (the first, for a penalty) with nothing remaining until
     /// the retry time.
+    /// The rejection of `touch`'s rule. Its window figures: from `judged`
+    /// (the rejecting judgement's own, for a rule of one window) when given;
+    /// else, for a rule of one window, computed when first asked (that
+    /// window is the one reported whatever happens meanwhile; see
+    /// [`Figures::Rejected`]); else computed now.
     fn reject_report<'s>(
         &'s self,
         touch: &Touch<'s>,
@@ -2190,6 +2203,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         reason: Reason,
         values: &[Option<&str>],
         now: u64,
+        judged: Option<WindowReport>,
     ) -> Decision<'s> {
         let t = &*self.table;
         let rule = &t.rules[touch.rule as usize];
@@ -2198,11 +2212,31 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         } else {
             1
         };
-        let limits = rule
-            .windows
-            .iter()
-            .map(|w| self.limit_of(w, values, now))
-            .collect();
+        let lazy = || LazyReject {
+            windows: &rule.windows,
+            words: touch.words,
+            cost,
+            shift: touch.shift,
+            limits: rule
+                .windows
+                .iter()
+                .map(|w| self.limit_of(w, values, now))
+                .collect(),
+            retry,
+            blocked: reason == Reason::Blocked,
+        };
+        let figures = match (judged, rule.windows.len()) {
+            (Some(mut r), 1) => {
+                r.reset_ns = shifted(r.reset_ns, -touch.shift);
+                r.as_rejected(now, retry);
+                Figures::Eager(Eager::reported(0, smallvec::smallvec![r]))
+            }
+            (_, 1) => Figures::Rejected(lazy(), std::sync::OnceLock::new()),
+            _ => {
+                let (window, windows) = lazy().report(now);
+                Figures::Eager(Eager::reported(window, windows))
+            }
+        };
         Decision {
             table: &self.table,
             allowed: false,
@@ -2211,18 +2245,7 @@ impl<C: Clock, S: Store> Limiter<C, S> {
             reason: Some(reason),
             retry_after_ns: retry,
             now,
-            figures: Figures::Rejected(
-                LazyReject {
-                    windows: &rule.windows,
-                    words: touch.words,
-                    cost,
-                    shift: touch.shift,
-                    limits,
-                    retry,
-                    blocked: reason == Reason::Blocked,
-                },
-                std::sync::OnceLock::new(),
-            ),
+            figures,
         }
     }
 
