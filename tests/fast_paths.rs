@@ -34,6 +34,12 @@ const POLICIES: &[&str] = &[
      two: ANY /items/** by key: 10/1m, 3/5s\n\
      either: DELETE /** by key|ip: 2/10s\n\
      legacy: ANY /** when key !~ \"_prod_|_test_\" by key: 5/10s fixed\n",
+    // A rule routed both at the root and below it (read once), and a rule
+    // of five windows (its rejection figures judged eagerly).
+    "input key, ip\n\
+     both: ANY /** | /items/** by ip: 6/10s fixed\n\
+     many: POST /items/{id} by key: 10/1m, 3/5s, 20/1h, 50/1d, 8/30s sliding\n\
+     blocked: ANY /items/** by key: 2/5s fixed block 8s\n",
     // A rule the fast paths leave to the general path (a derived limit)
     // next to plain ones.
     "input key, seats\n\
