@@ -2188,10 +2188,9 @@ impl<C: Clock, S: Store> Limiter<C, S> {
         self.reject_report(&touches[ti], retry, reason, values, now, None)
     }
 
-    /// The rejection reporting `touch`: its windows' figures now, the one
+    /// The rejection reporting `touch`: its windows' figures, the one
     /// freeing last (the first, for a penalty) with nothing remaining until
-    /// the retry time.
-    /// The rejection of `touch`'s rule. Its window figures: from `judged`
+    /// the retry time. The figures: from `judged`
     /// (the rejecting judgement's own, for a rule of one window) when given;
     /// else, for a rule of one window, computed when first asked (that
     /// window is the one reported whatever happens meanwhile; see
