@@ -488,6 +488,26 @@ fn a_rejection_keeps_its_shadow_result_and_figures() {
     assert_eq!((w[0].used, w[0].remaining), (2, 0));
     assert_eq!(w[0].reset_ns, T0 + d.retry_after_ns().unwrap());
     assert_eq!((w[1].used, w[1].remaining), (2, 3));
+
+    // A rule of one window on the general path (a shadow rule applies)
+    // leaves its figures to be computed when asked; adding the shadow result
+    // computes them first.
+    let l = limiter(
+        "input k\nenforced: ANY /** by k: 2/1m fixed\nbeta: ANY /** by k: 10/1m fixed shadow\n",
+    );
+    for _ in 0..2 {
+        assert!(l.check_at(&r, T0).allowed());
+    }
+    let d = l.check_at(&r, T0);
+    assert!(!d.allowed());
+    assert!(
+        d.shadow()
+            .expect("kept on a lazily reported rejection")
+            .allowed
+    );
+    let w = d.windows();
+    assert_eq!((d.window_index(), w[0].used, w[0].remaining), (0, 2, 0));
+    assert_eq!(w[0].reset_ns, T0 + d.retry_after_ns().unwrap());
 }
 
 #[test]
